@@ -1,0 +1,13 @@
+# System dependencies (Debian 12 packages; scripts/setup installs them).
+find_package(OpenSSL 3.0 REQUIRED)
+find_package(ZLIB REQUIRED)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)
+find_package(Boost 1.81.0 EXACT REQUIRED CONFIG COMPONENTS json)
+if(E2EE_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+  include(GoogleTest)
+endif()
+if(E2EE_BUILD_BENCH)
+  find_package(benchmark REQUIRED)
+endif()

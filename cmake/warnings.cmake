@@ -1,0 +1,14 @@
+# Project-wide compiler flags, applied through one interface target so that third-party
+# headers (included as SYSTEM) stay quiet and our own code stays strict.
+add_library(e2ee_flags INTERFACE)
+target_compile_options(e2ee_flags INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wcast-qual -Wformat=2 -Wimplicit-fallthrough
+  -Wnon-virtual-dtor -Wmissing-declarations -Wundef)
+if(E2EE_WERROR)
+  target_compile_options(e2ee_flags INTERFACE -Werror)
+endif()
+if(E2EE_SANITIZE)
+  target_compile_options(e2ee_flags INTERFACE
+    -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  target_link_options(e2ee_flags INTERFACE -fsanitize=address,undefined)
+endif()

@@ -1,0 +1,28 @@
+#pragma once
+// Hex and base64 codecs. Both run without data-dependent branches or table lookups, so they are
+// safe on secret bytes (key files, shared secrets in test output) as well as on public ones.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/bytes.hpp"
+
+namespace e2ee {
+
+// Lower-case hex.
+std::string hex_encode(ByteView bytes);
+// Accepts upper and lower case; rejects odd lengths and any non-hex character (no "0x" prefix:
+// callers that accept one strip it first).
+std::optional<Bytes> hex_decode(std::string_view text);
+
+// RFC 4648 section 4 alphabet with '=' padding (what Python's base64.b64encode produces).
+std::string base64_encode(ByteView bytes);
+// Strict RFC 4648 section 4 decoding: padding may be present or absent, but no whitespace,
+// no characters outside the alphabet, no data after padding.
+std::optional<Bytes> base64_decode(std::string_view text);
+// RFC 4648 section 5 (URL- and filename-safe) alphabet, padding optional.
+std::string base64url_encode(ByteView bytes, bool pad = false);
+std::optional<Bytes> base64url_decode(std::string_view text);
+
+}  // namespace e2ee

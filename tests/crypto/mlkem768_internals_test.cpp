@@ -1,0 +1,207 @@
+// ML-KEM-768 building blocks checked against slow, obviously correct references over their whole
+// input domains (q = 3329 makes that cheap).
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "crypto/detail/mlkem/encoding.hpp"
+#include "crypto/detail/mlkem/field.hpp"
+#include "crypto/detail/mlkem/ntt.hpp"
+#include "crypto/detail/mlkem/sampling.hpp"
+
+namespace e2ee::crypto::mlkem768::detail {
+namespace {
+
+constexpr std::uint32_t q = kQ;
+
+TEST(MlKemField, ReduceOnceCoversEveryInputBelow2q) {
+  for (std::uint32_t a = 0; a < 2 * q; ++a) ASSERT_EQ(reduce_once(static_cast<std::uint16_t>(a)), a % q) << a;
+}
+
+TEST(MlKemField, BarrettReduceMatchesModuloOverEveryProductAndBeyond) {
+  for (std::uint32_t a = 0; a < q; ++a)
+    for (std::uint32_t b = 0; b < q; b += 7) ASSERT_EQ(field_mul(static_cast<std::uint16_t>(a), static_cast<std::uint16_t>(b)), (a * b) % q);
+  // The claim in field.hpp is "any 32-bit value": check a dense stride and the top of the range.
+  for (std::uint64_t x = 0; x <= 0xffffffffULL; x += 65521) ASSERT_EQ(barrett_reduce(static_cast<std::uint32_t>(x)), x % q) << x;
+  for (std::uint64_t x = 0xffffffffULL - 100000; x <= 0xffffffffULL; ++x)
+    ASSERT_EQ(barrett_reduce(static_cast<std::uint32_t>(x)), x % q) << x;
+}
+
+TEST(MlKemField, AddAndSubOverAllPairsOfAStride) {
+  for (std::uint32_t a = 0; a < q; ++a)
+    for (std::uint32_t b = 0; b < q; b += 13) {
+      ASSERT_EQ(field_add(static_cast<std::uint16_t>(a), static_cast<std::uint16_t>(b)), (a + b) % q);
+      ASSERT_EQ(field_sub(static_cast<std::uint16_t>(a), static_cast<std::uint16_t>(b)), (a + q - b) % q);
+    }
+}
+
+// FIPS 203 section 2.3: round(x) = floor(x + 1/2). Compress_d(x) = round(2^d x / q) mod 2^d, done
+// here with exact integer arithmetic: floor((2^(d+1) x + q) / (2q)).
+std::uint32_t compress_reference(std::uint32_t x, int d) {
+  return static_cast<std::uint32_t>(((std::uint64_t{x} << (d + 1)) + q) / (2 * q)) % (1u << d);
+}
+std::uint32_t decompress_reference(std::uint32_t y, int d) {
+  return static_cast<std::uint32_t>((std::uint64_t{y} * q * 2 + (1u << d)) / (1u << (d + 1)));
+}
+
+TEST(MlKemField, CompressAndDecompressMatchExactRationalRounding) {
+  for (int d : {1, 4, 5, 10, 11}) {
+    for (std::uint32_t x = 0; x < q; ++x) ASSERT_EQ(compress(static_cast<std::uint16_t>(x), d), compress_reference(x, d)) << "d=" << d << " x=" << x;
+    for (std::uint32_t y = 0; y < (1u << d); ++y) ASSERT_EQ(decompress(static_cast<std::uint16_t>(y), d), decompress_reference(y, d)) << "d=" << d << " y=" << y;
+  }
+}
+
+Poly random_poly(std::mt19937& rng) {
+  Poly p;
+  for (auto& c : p.c) c = static_cast<std::uint16_t>(rng() % q);
+  return p;
+}
+
+// Multiplication in R_q = Z_q[X]/(X^256 + 1), the definition the NTT must agree with.
+Poly schoolbook_multiply(const Poly& a, const Poly& b) {
+  std::array<std::int64_t, 2 * kN> wide{};
+  for (int i = 0; i < kN; ++i)
+    for (int j = 0; j < kN; ++j) wide[static_cast<std::size_t>(i + j)] += std::int64_t{a.c[static_cast<std::size_t>(i)]} * b.c[static_cast<std::size_t>(j)];
+  Poly out;
+  for (int i = 0; i < kN; ++i) {
+    const std::int64_t v = wide[static_cast<std::size_t>(i)] - wide[static_cast<std::size_t>(i + kN)];  // X^256 = -1
+    out.c[static_cast<std::size_t>(i)] = static_cast<std::uint16_t>(((v % q) + q) % q);
+  }
+  return out;
+}
+
+TEST(MlKemNtt, InverseUndoesForward) {
+  std::mt19937 rng(1);
+  for (int round = 0; round < 50; ++round) {
+    const Poly original = random_poly(rng);
+    Poly p = original;
+    ntt(p);
+    EXPECT_NE(p.c, original.c);
+    inverse_ntt(p);
+    ASSERT_EQ(p.c, original.c);
+  }
+}
+
+TEST(MlKemNtt, MultiplyNttsAgreesWithSchoolbookRingMultiplication) {
+  std::mt19937 rng(2);
+  for (int round = 0; round < 20; ++round) {
+    const Poly a = random_poly(rng), b = random_poly(rng);
+    Poly a_hat = a, b_hat = b, product;
+    ntt(a_hat);
+    ntt(b_hat);
+    // A one-term inner product is a plain product: pad with zero polynomials.
+    Poly zero;
+    zero.c.fill(0);
+    const Poly* const f[kK] = {&a_hat, &zero, &zero};
+    const PolyVec g = {b_hat, zero, zero};
+    inner_product_ntt(product, f, g);
+    inverse_ntt(product);
+    ASSERT_EQ(product.c, schoolbook_multiply(a, b).c) << "round " << round;
+  }
+}
+
+TEST(MlKemNtt, InnerProductSumsThreeRingProducts) {
+  std::mt19937 rng(5);
+  PolyVec a, b, a_hat, b_hat;
+  Poly expected;
+  expected.c.fill(0);
+  for (std::size_t i = 0; i < kK; ++i) {
+    a[i] = random_poly(rng);
+    b[i] = random_poly(rng);
+    a_hat[i] = a[i];
+    b_hat[i] = b[i];
+    ntt(a_hat[i]);
+    ntt(b_hat[i]);
+    const Poly term = schoolbook_multiply(a[i], b[i]);
+    for (std::size_t j = 0; j < kN; ++j) expected.c[j] = static_cast<std::uint16_t>((expected.c[j] + term.c[j]) % q);
+  }
+  // Worst case for the unreduced 32-bit accumulator: every coefficient q - 1.
+  const Poly* const f[kK] = {&a_hat[0], &a_hat[1], &a_hat[2]};
+  Poly got;
+  inner_product_ntt(got, f, b_hat);
+  inverse_ntt(got);
+  EXPECT_EQ(got.c, expected.c);
+  Poly max;
+  max.c.fill(static_cast<std::uint16_t>(q - 1));
+  const Poly* const fm[kK] = {&max, &max, &max};
+  const PolyVec gm = {max, max, max};
+  inner_product_ntt(got, fm, gm);
+  for (auto c : got.c) EXPECT_LT(c, q);
+}
+
+TEST(MlKemField, ShoupMultiplicationMatchesForEveryOperandBelow2To16) {
+  for (std::uint32_t w : {1u, 17u, 1729u, 3303u, q - 1}) {
+    const auto companion = shoup_companion(static_cast<std::uint16_t>(w));
+    for (std::uint32_t a = 0; a < 65536; ++a)
+      ASSERT_EQ(shoup_mul(static_cast<std::uint16_t>(a), static_cast<std::uint16_t>(w), companion), (a * w) % q) << a << "*" << w;
+  }
+}
+
+TEST(MlKemEncoding, Encode12RoundTripsAndModulusCheckRejectsEachOverflow) {
+  std::mt19937 rng(3);
+  const Poly p = random_poly(rng);
+  std::array<std::uint8_t, kPolyBytes12> bytes;
+  byte_encode12(p, bytes);
+  Poly back;
+  ASSERT_TRUE(byte_decode12_checked(bytes, back));
+  EXPECT_EQ(back.c, p.c);
+  // Put q, and then 4095, into each coefficient position in turn: every one must fail the check,
+  // while the reducing decoder maps it into range.
+  for (std::size_t i = 0; i < kN; i += 17) {
+    for (std::uint16_t bad : {static_cast<std::uint16_t>(q), static_cast<std::uint16_t>(4095)}) {
+      Poly raw = p;
+      raw.c[i] = bad;
+      std::array<std::uint8_t, kPolyBytes12> enc;
+      byte_encode12(raw, enc);
+      Poly out;
+      EXPECT_FALSE(byte_decode12_checked(enc, out)) << i;
+      byte_decode12_reduce(enc, out);
+      EXPECT_EQ(out.c[i], bad % q);
+    }
+  }
+}
+
+TEST(MlKemEncoding, CompressedEncodingsRoundTripWithinTheRoundingBound) {
+  std::mt19937 rng(4);
+  for (int d : {1, 4, 10}) {
+    const Poly p = random_poly(rng);
+    std::vector<std::uint8_t> bytes(static_cast<std::size_t>(32 * d));
+    compress_and_encode(p, d, bytes);
+    Poly back;
+    decode_and_decompress(bytes, d, back);
+    // FIPS 203 section 4.2.1: |Decompress(Compress(x)) - x| mod± q <= round(q / 2^(d+1)).
+    const int bound = static_cast<int>((q + (1u << d)) >> (d + 1));
+    for (std::size_t i = 0; i < kN; ++i) {
+      int diff = static_cast<int>(back.c[i]) - static_cast<int>(p.c[i]);
+      diff = ((diff % static_cast<int>(q)) + static_cast<int>(q)) % static_cast<int>(q);
+      if (diff > static_cast<int>(q) / 2) diff -= static_cast<int>(q);
+      ASSERT_LE(std::abs(diff), bound) << "d=" << d << " i=" << i;
+    }
+  }
+}
+
+TEST(MlKemSampling, Cbd2MatchesTheBitDefinition) {
+  std::array<std::uint8_t, 128> bytes;
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<std::uint8_t>(i * 37 + 11);
+  Poly out;
+  sample_poly_cbd2(bytes, out);
+  for (std::size_t i = 0; i < kN; ++i) {
+    auto bit = [&](std::size_t k) { return (bytes[k / 8] >> (k % 8)) & 1; };
+    const int x = bit(4 * i) + bit(4 * i + 1);
+    const int y = bit(4 * i + 2) + bit(4 * i + 3);
+    ASSERT_EQ(out.c[i], static_cast<std::uint16_t>((x - y + static_cast<int>(q)) % static_cast<int>(q))) << i;
+  }
+}
+
+TEST(MlKemSampling, SampleNttProducesReducedCoefficientsAndDependsOnIndices) {
+  std::array<std::uint8_t, 32> rho{};
+  Poly a, b;
+  sample_ntt_vartime(rho, 0, 1, a);
+  sample_ntt_vartime(rho, 1, 0, b);
+  for (auto c : a.c) ASSERT_LT(c, q);
+  EXPECT_NE(a.c, b.c);
+}
+
+}  // namespace
+}  // namespace e2ee::crypto::mlkem768::detail

@@ -1,0 +1,32 @@
+#pragma once
+// The Keccak sponge behind keccak256(), exposed so that tests can drive the same permutation
+// with the SHA-3 padding and compare it against OpenSSL's SHA3/SHAKE (OpenSSL 3.0 has no
+// Keccak-256, so that comparison is how our permutation is checked independently).
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include "common/bytes.hpp"
+
+namespace e2ee::crypto::detail {
+
+// 25 lanes, lane (x, y) at index x + 5*y, each lane holding 8 state bytes little-endian
+// (FIPS 202 section 3.1.2 ordering).
+using KeccakState = std::array<std::uint64_t, 25>;
+
+// Keccak-f[1600], 24 rounds (FIPS 202 section 3.3, Keccak-p[1600, 24]).
+void keccak_f1600(KeccakState& state) noexcept;
+
+// Padding/domain byte that is XORed right after the message; the final 0x80 of pad10*1 is
+// added separately, so these are the values as they appear in the first padding byte.
+inline constexpr std::uint8_t kKeccakPad = 0x01;  // original Keccak submission (Ethereum)
+inline constexpr std::uint8_t kSha3Pad = 0x06;    // FIPS 202 SHA3-*: suffix 01, then pad10*1
+inline constexpr std::uint8_t kShakePad = 0x1F;   // FIPS 202 SHAKE*: suffix 1111, then pad10*1
+
+// One-shot sponge: absorbs `in` with `rate_bytes` (1..199; e.g. 136 for 256-bit security),
+// pads with `pad`, then squeezes out.size() bytes. The state is wiped before returning, since
+// the input may be secret.
+void keccak_sponge(std::size_t rate_bytes, std::uint8_t pad, ByteView in, MutableByteView out) noexcept;
+
+}  // namespace e2ee::crypto::detail

@@ -1,0 +1,64 @@
+#include "crypto/random.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <vector>
+
+namespace e2ee::crypto {
+namespace {
+
+bool all_zero(std::span<const std::uint8_t> bytes) {
+  return std::all_of(bytes.begin(), bytes.end(), [](std::uint8_t b) { return b == 0; });
+}
+
+// Chance of a false failure below: 2^-256 per comparison.
+TEST(Random, TwoDrawsDiffer) {
+  std::array<std::uint8_t, 32> a{}, b{};
+  random_bytes(a);
+  random_bytes(b);
+  EXPECT_NE(a, b);
+  EXPECT_FALSE(all_zero(a));
+  EXPECT_FALSE(all_zero(b));
+}
+
+// getrandom(2) may return short reads above 256 bytes; the whole buffer must still be filled.
+// Each 32-byte window being non-zero would fail with probability ~2^-256 per window for a
+// correct implementation, but catches an unfilled tail at once.
+TEST(Random, LargeRequestIsFilledToTheEnd) {
+  std::vector<std::uint8_t> big(1 << 20, 0);
+  random_bytes(big);
+  for (std::size_t off = 0; off < big.size(); off += 32) {
+    ASSERT_FALSE(all_zero(std::span<const std::uint8_t>(big).subspan(off, 32))) << "window at " << off;
+  }
+  std::vector<std::uint8_t> odd(257, 0);
+  random_bytes(odd);
+  EXPECT_FALSE(all_zero(std::span<const std::uint8_t>(odd).last(32)));
+}
+
+TEST(Random, EmptyRequestIsFine) {
+  std::vector<std::uint8_t> none;
+  random_bytes(none);
+  EXPECT_TRUE(none.empty());
+}
+
+TEST(Random, SecretHelperFillsTheArray) {
+  const auto a = random_secret<32>();
+  const auto b = random_secret<32>();
+  EXPECT_FALSE(all_zero(a.span()));
+  EXPECT_FALSE(std::equal(a.span().begin(), a.span().end(), b.span().begin()));
+}
+
+// A rough distribution check: over 64 KiB every byte value should appear (expected 256 times
+// each; missing one has probability ~256 * e^-256).
+TEST(Random, EveryByteValueAppears) {
+  std::vector<std::uint8_t> buf(1 << 16);
+  random_bytes(buf);
+  std::array<std::size_t, 256> counts{};
+  for (const auto b : buf) ++counts[b];
+  for (std::size_t v = 0; v < 256; ++v) EXPECT_GT(counts[v], 0u) << "value " << v;
+}
+
+}  // namespace
+}  // namespace e2ee::crypto

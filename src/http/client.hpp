@@ -1,0 +1,74 @@
+#pragma once
+// The upstream HTTP/1.1 client: keep-alive connection pool per origin, TLS with verification and
+// SNI, connect and read timeouts, and responses either buffered or streamed chunk by chunk.
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/result.hpp"
+#include "http/headers.hpp"
+#include "http/message.hpp"
+#include "http/url.hpp"
+
+namespace e2ee::http {
+
+class TlsClientContext;
+
+struct ClientOptions {
+  std::shared_ptr<const TlsClientContext> tls;    // required for https origins
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds read_timeout{300000};   // between bytes of a response (reference: 300 s)
+  std::chrono::milliseconds write_timeout{30000};
+  std::size_t max_idle_per_origin = 32;
+  std::chrono::seconds idle_ttl{30};               // idle pooled connections older than this are closed
+  std::size_t max_response_body = 64 * 1024 * 1024; // for buffered responses
+};
+
+struct ClientRequest {
+  std::string method = "GET";
+  Url origin;               // scheme, host, port (base_path is applied by the caller via target)
+  std::string target;       // path + query sent on the request line
+  Headers headers;          // Host, Content-Length and Connection are set by the client
+  std::string body;
+};
+
+// A response whose body is read incrementally. Destroying it before the end closes the
+// connection (it cannot be reused), which also cancels the upstream request.
+class ResponseStream {
+ public:
+  virtual ~ResponseStream() = default;
+  virtual int status() const noexcept = 0;
+  virtual const Headers& headers() const noexcept = 0;
+  // The next piece of the (de-chunked) body; an empty string means the body ended cleanly.
+  // Fails with Errc::timeout, Errc::protocol (truncated), or Errc::cancelled.
+  virtual boost::asio::awaitable<Result<std::string>> read_some() = 0;
+  // Reads the rest of the body (up to ClientOptions::max_response_body).
+  virtual boost::asio::awaitable<Result<std::string>> read_all() = 0;
+};
+
+class Client {
+ public:
+  Client(boost::asio::any_io_executor executor, ClientOptions options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Sends the request and buffers the whole response.
+  boost::asio::awaitable<Result<Response>> send(ClientRequest request);
+  // Sends the request and returns once the response head has arrived.
+  boost::asio::awaitable<Result<std::unique_ptr<ResponseStream>>> open(ClientRequest request);
+
+  // Connections opened so far (tests use it to prove keep-alive reuse).
+  std::size_t connections_opened() const noexcept;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace e2ee::http

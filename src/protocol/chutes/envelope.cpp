@@ -1,1 +1,248 @@
-// Implementation pending.
+#include "protocol/chutes/envelope.hpp"
+
+#include <array>
+#include <cstdint>
+#include <cstdlib>
+#include <utility>
+
+#include "common/encoding.hpp"
+#include "common/json_text.hpp"
+#include "crypto/aead.hpp"
+#include "crypto/gzip.hpp"
+#include "crypto/hkdf.hpp"
+#include "crypto/random.hpp"
+
+namespace e2ee::protocol::chutes {
+namespace {
+
+namespace mlkem = crypto::mlkem768;
+
+constexpr std::size_t kNonceBytes = 12;
+constexpr std::size_t kSaltBytes = 16;  // HKDF salt = the first 16 bytes of the KEM ciphertext
+static_assert(kBlobOverhead == mlkem::kCiphertextBytes + kNonceBytes + crypto::kAeadTagBytes);
+
+constexpr std::string_view kInitField = "e2e_init";
+constexpr std::string_view kChunkField = "e2e";
+constexpr std::string_view kErrorField = "e2e_error";
+constexpr std::string_view kUsageField = "usage";
+
+Result<crypto::SecretArray<32>> derive_key(const mlkem::SharedSecret& shared, ByteView ciphertext, std::string_view info) {
+  return crypto::hkdf_sha256_32(shared.span(), ciphertext.first(kSaltBytes), as_bytes(info));
+}
+
+// ct_kem || nonce || AEAD(key, nonce, payload) || tag, key from a fresh encapsulation to `to`.
+Result<Bytes> seal_blob(const mlkem::EncapsulationKey& to, std::string_view info, ByteView payload) {
+  const mlkem::Encapsulation enc = mlkem::encapsulate(to);
+  auto key = derive_key(enc.shared_secret, enc.ciphertext, info);
+  if (!key) return std::move(key).error();
+  std::array<std::uint8_t, kNonceBytes> nonce{};
+  crypto::random_bytes(nonce);
+  auto sealed = crypto::aead_seal(crypto::Aead::chacha20_poly1305, key->span(), nonce, payload);
+  if (!sealed) return std::move(sealed).error();
+  Bytes blob;
+  blob.reserve(enc.ciphertext.size() + nonce.size() + sealed->size());
+  append(blob, enc.ciphertext);
+  append(blob, nonce);
+  append(blob, *sealed);
+  return blob;
+}
+
+// Inverse of seal_blob followed by gunzip. Every failure yields no plaintext at all.
+Result<Bytes> open_blob(const mlkem::DecapsulationKey& key, std::string_view info, ByteView blob,
+                        std::size_t max_plaintext) {
+  if (blob.size() < kBlobOverhead) {
+    return make_error(Errc::malformed, "E2E blob too short: " + std::to_string(blob.size()) + " bytes, minimum " +
+                                           std::to_string(kBlobOverhead));
+  }
+  const ByteView ct = blob.first(mlkem::kCiphertextBytes);
+  const ByteView nonce = blob.subspan(mlkem::kCiphertextBytes, kNonceBytes);
+  const ByteView sealed = blob.subspan(mlkem::kCiphertextBytes + kNonceBytes);
+  // A wrong key or a tampered ciphertext does not fail here: ML-KEM's implicit rejection yields
+  // an unrelated secret, and the AEAD tag check below is what refuses it.
+  auto shared = mlkem::decapsulate(key, ct);
+  if (!shared) return std::move(shared).error();
+  auto aead_key = derive_key(*shared, ct, info);
+  if (!aead_key) return std::move(aead_key).error();
+  auto compressed = crypto::aead_open(crypto::Aead::chacha20_poly1305, aead_key->span(), nonce, sealed);
+  if (!compressed) return make_error(Errc::authentication_failed, "E2E decryption failed");
+  auto plain = crypto::gzip_decompress(*compressed, max_plaintext);
+  if (!plain) {
+    Error e = std::move(plain).error();
+    if (e.code == Errc::limit_exceeded) {
+      return make_error(Errc::limit_exceeded,
+                        "E2E body decompresses to more than " + std::to_string(max_plaintext) + " bytes");
+    }
+    return make_error(Errc::malformed, "E2E body is not valid gzip: " + e.message);
+  }
+  return plain;
+}
+
+// Aborts: the only failures of these calls are wrong key or nonce lengths, which the types here
+// rule out, or a broken OpenSSL. Used where the header's signatures leave no error channel.
+template <typename T>
+T must(Result<T> r) {
+  if (!r) std::abort();
+  return std::move(r).value();
+}
+
+std::string string_event(std::string_view field, ByteView payload) {
+  std::string out;
+  const std::string b64 = base64_encode(payload);
+  out.reserve(field.size() + b64.size() + 8);
+  out.append("{\"").append(field).append("\":\"").append(b64).append("\"}");
+  return out;
+}
+
+// The decoded string value of a member, or an error naming the field (never its content).
+Result<Bytes> base64_member(std::string_view json, const json_text::MemberSpan& span, std::string_view field) {
+  const std::string_view literal = json.substr(span.value_begin, span.value_end - span.value_begin);
+  if (literal.empty() || literal.front() != '"') {
+    return make_error(Errc::malformed, std::string(field) + " is not a string");
+  }
+  auto text = json_text::unquote(literal);
+  if (!text) return make_error(Errc::malformed, std::string(field) + ": " + text.error().message);
+  auto bytes = base64_decode(*text);
+  if (!bytes) return make_error(Errc::malformed, std::string(field) + " is not base64");
+  return std::move(*bytes);
+}
+
+}  // namespace
+
+// ---- client side ------------------------------------------------------------------------------
+
+Result<SealedRequest> seal_request(const mlkem::EncapsulationKey& instance_key, std::string_view request_json,
+                                   int gzip_level) {
+  mlkem::DecapsulationKey response_key = mlkem::DecapsulationKey::generate();
+  const std::string pk = json_text::quote(base64_encode(response_key.encapsulation_key().bytes()));
+  // set_member replaces a client-supplied e2e_response_pk rather than sending two.
+  auto json = json_text::set_member(request_json, kResponseKeyField, pk);
+  if (!json) return std::move(json).error();
+  auto compressed = crypto::gzip_compress(as_bytes(*json), gzip_level);
+  if (!compressed) return std::move(compressed).error();
+  auto blob = seal_blob(instance_key, kInfoRequest, *compressed);
+  if (!blob) return std::move(blob).error();
+  return SealedRequest{std::move(*blob), std::move(response_key)};
+}
+
+Result<std::string> open_response(const mlkem::DecapsulationKey& response_key, ByteView blob,
+                                  std::size_t max_plaintext) {
+  auto plain = open_blob(response_key, kInfoResponse, blob, max_plaintext);
+  if (!plain) return std::move(plain).error();
+  return to_string(*plain);
+}
+
+Result<StreamOpener::Item> StreamOpener::open_event(std::string_view data) {
+  // Fail closed: once anything went wrong the stream is over, whatever arrives next.
+  if (failed_) return make_error(Errc::protocol, "E2E stream already failed");
+  auto result = open_event_impl(data);
+  if (!result) failed_ = true;
+  return result;
+}
+
+Result<StreamOpener::Item> StreamOpener::open_event_impl(std::string_view data) {
+  auto init = json_text::find_member(data, kInitField);
+  if (!init) return make_error(Errc::malformed, "E2E stream event is not a JSON object: " + init.error().message);
+  // The text is valid now; the other lookups cannot fail on syntax.
+  auto chunk = json_text::find_member(data, kChunkField);
+  auto error = json_text::find_member(data, kErrorField);
+  auto usage = json_text::find_member(data, kUsageField);
+  if (!chunk || !error || !usage) return make_error(Errc::internal, "E2E stream event lookup failed");
+
+  const int e2e_fields = int{init->has_value()} + int{chunk->has_value()} + int{error->has_value()};
+  if (e2e_fields > 1) return make_error(Errc::malformed, "E2E stream event carries more than one e2e field");
+
+  if (init->has_value()) {
+    if (stream_key_) return make_error(Errc::protocol, "E2E stream sent a second e2e_init");
+    auto ct = base64_member(data, **init, kInitField);
+    if (!ct) return std::move(ct).error();
+    if (ct->size() != mlkem::kCiphertextBytes) {
+      return make_error(Errc::malformed, "e2e_init ciphertext is " + std::to_string(ct->size()) + " bytes, expected " +
+                                             std::to_string(mlkem::kCiphertextBytes));
+    }
+    auto shared = mlkem::decapsulate(response_key_, *ct);
+    if (!shared) return std::move(shared).error();
+    auto key = derive_key(*shared, *ct, kInfoStream);
+    if (!key) return std::move(key).error();
+    stream_key_ = std::move(*key);
+    return Item{Kind::init, {}};
+  }
+  if (chunk->has_value()) {
+    if (!stream_key_) return make_error(Errc::protocol, "E2E stream sent an e2e chunk before e2e_init");
+    auto raw = base64_member(data, **chunk, kChunkField);
+    if (!raw) return std::move(raw).error();
+    if (raw->size() < kNonceBytes + crypto::kAeadTagBytes) {
+      return make_error(Errc::malformed, "e2e chunk too short: " + std::to_string(raw->size()) + " bytes");
+    }
+    const ByteView all(*raw);
+    auto plain = crypto::aead_open(crypto::Aead::chacha20_poly1305, stream_key_->span(), all.first(kNonceBytes),
+                                   all.subspan(kNonceBytes));
+    if (!plain) return make_error(Errc::authentication_failed, "E2E stream chunk decryption failed");
+    return Item{Kind::plaintext, to_string(*plain)};
+  }
+  if (error->has_value()) {
+    const auto& span = **error;
+    return Item{Kind::error, std::string(data.substr(span.value_begin, span.value_end - span.value_begin))};
+  }
+  if (usage->has_value()) return Item{Kind::usage, std::string(data)};
+  // Anything else in plaintext (including a bare [DONE], which production never sends: its
+  // [DONE] is inside the ciphertext) is not from the instance and is not passed on.
+  return make_error(Errc::protocol, "E2E stream sent an unexpected plaintext event");
+}
+
+// ---- instance side ----------------------------------------------------------------------------
+
+Result<OpenedRequest> open_request(const mlkem::DecapsulationKey& instance_key, ByteView blob,
+                                   std::size_t max_plaintext) {
+  auto plain = open_blob(instance_key, kInfoRequest, blob, max_plaintext);
+  if (!plain) return std::move(plain).error();
+  const std::string_view text = as_text(*plain);
+
+  auto pk_span = json_text::find_member(text, kResponseKeyField);
+  if (!pk_span) return make_error(Errc::malformed, "E2E request is not a JSON object: " + pk_span.error().message);
+  if (!pk_span->has_value()) return make_error(Errc::invalid_key, "E2E request has no e2e_response_pk");
+  auto pk_bytes = base64_member(text, **pk_span, kResponseKeyField);
+  if (!pk_bytes) return make_error(Errc::invalid_key, std::move(pk_bytes).error().message);
+  if (pk_bytes->size() != mlkem::kEncapsulationKeyBytes) {
+    return make_error(Errc::invalid_key, "e2e_response_pk is " + std::to_string(pk_bytes->size()) +
+                                             " bytes, expected " + std::to_string(mlkem::kEncapsulationKeyBytes));
+  }
+  auto client_key = mlkem::EncapsulationKey::parse(*pk_bytes);
+  if (!client_key) return make_error(Errc::invalid_key, "e2e_response_pk: " + client_key.error().message);
+
+  auto json = json_text::remove_member(text, kResponseKeyField);
+  if (!json) return std::move(json).error();
+  auto stream = json_text::find_member(*json, "stream");
+  if (!stream) return std::move(stream).error();
+  bool is_stream = false;
+  if (stream->has_value()) {
+    const auto& span = **stream;
+    is_stream = std::string_view(*json).substr(span.value_begin, span.value_end - span.value_begin) == "true";
+  }
+  return OpenedRequest{std::move(*json), std::move(*client_key), is_stream};
+}
+
+Result<Bytes> seal_response(const mlkem::EncapsulationKey& client_key, ByteView body, int gzip_level) {
+  auto compressed = crypto::gzip_compress(body, gzip_level);
+  if (!compressed) return std::move(compressed).error();
+  return seal_blob(client_key, kInfoResponse, *compressed);
+}
+
+StreamSealer::StreamSealer(const mlkem::EncapsulationKey& client_key) {
+  const mlkem::Encapsulation enc = mlkem::encapsulate(client_key);
+  key_ = must(derive_key(enc.shared_secret, enc.ciphertext, kInfoStream));
+  init_json_ = string_event(kInitField, enc.ciphertext);
+}
+
+std::string StreamSealer::seal_chunk_json(ByteView chunk) {
+  // Stream chunks are not compressed (spec section 10.1): nonce || ciphertext || tag, base64.
+  std::array<std::uint8_t, kNonceBytes> nonce{};
+  crypto::random_bytes(nonce);
+  const Bytes sealed = must(crypto::aead_seal(crypto::Aead::chacha20_poly1305, key_.span(), nonce, chunk));
+  Bytes raw;
+  raw.reserve(nonce.size() + sealed.size());
+  append(raw, nonce);
+  append(raw, sealed);
+  return string_event(kChunkField, raw);
+}
+
+}  // namespace e2ee::protocol::chutes

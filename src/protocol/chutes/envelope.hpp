@@ -61,12 +61,17 @@ class StreamOpener {
   };
 
   // `data` is one SSE event's data field. Errors: malformed JSON/base64, e2e before e2e_init, a
-  // second e2e_init, an authentication failure (tampering) — each ends the stream.
+  // second e2e_init, more than one of e2e_init/e2e/e2e_error in one event, an authentication
+  // failure (tampering), any other plaintext event (a bare [DONE] included: production sends its
+  // [DONE] inside the ciphertext) — each ends the stream: every later call fails too.
   Result<Item> open_event(std::string_view data);
 
  private:
+  Result<Item> open_event_impl(std::string_view data);
+
   const crypto::mlkem768::DecapsulationKey& response_key_;
   std::optional<crypto::SecretArray<32>> stream_key_;
+  bool failed_ = false;
 };
 
 // ---- instance side (e2ee-gateway) ------------------------------------------------------------
@@ -79,6 +84,11 @@ struct OpenedRequest {
 
 // Opens a request blob with the instance's key: decapsulate, HKDF("e2e-req-v1"), decrypt,
 // gunzip (bounded by max_plaintext), validate JSON, extract and validate e2e_response_pk.
+// Errors: Errc::malformed (blob shorter than kBlobOverhead, plaintext not gzip, JSON invalid or
+// not an object), Errc::authentication_failed (wrong key or tampering), Errc::limit_exceeded
+// (decompresses past max_plaintext), Errc::invalid_key (e2e_response_pk missing, not a base64
+// string, not 1184 bytes, or failing the FIPS 203 modulus check). Duplicate e2e_response_pk
+// members: the last is used (as orjson does) and all are removed.
 Result<OpenedRequest> open_request(const crypto::mlkem768::DecapsulationKey& instance_key, ByteView blob,
                                    std::size_t max_plaintext = kDefaultMaxPlaintext);
 

@@ -1,38 +1,164 @@
 // e2ee-proxy: the local end-to-end-encrypting proxy (see README.md).
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 #include <cstdio>
-#include <cstring>
+#include <thread>
 
+#include "app/cli.hpp"
+#include "app/runtime.hpp"
 #include "app/self_check_command.hpp"
+#include "common/log.hpp"
+#include "http/client.hpp"
+#include "http/server.hpp"
+#include "http/tls.hpp"
+#include "proxy/chutes/chutes_provider.hpp"
+#include "proxy/proxy_service.hpp"
+
+using namespace e2ee;
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: e2ee-proxy [options]
+std::vector<app::OptionSpec> option_specs() {
+  return {
+      {"--listen", "URL", "where clients connect: https://HOST:PORT (TLS) or http://HOST:PORT (plain, e.g. for local containers)", "", true, "https://127.0.0.1:8443"},
+      {"--provider", "NAME", "the E2EE protocol to speak: chutes", "", false, "chutes"},
+      {"--upstream", "URL", "the provider's API base (Chutes: /e2e/instances and /e2e/invoke)", "", false, "https://api.chutes.ai"},
+      {"--models-upstream", "URL", "where GET /v1/models and model resolution go (Chutes)", "", false, "https://llm.chutes.ai"},
+      {"--upstream-ca", "FILE", "extra CA certificate(s) trusted for upstream TLS, besides the system store and SSL_CERT_FILE", "", true, ""},
+      {"--api-key", "KEY", "provider API key used only for requests that carry none of their own", "E2EE_API_KEY", false, ""},
+      {"--allow-non-confidential", "", "also send to models that do not run in confidential compute (TEE)", "ALLOW_NON_CONFIDENTIAL", false, ""},
+      {"--tls-cert", "FILE", "TLS certificate chain (PEM) for https listeners", "TLS_CERT", false, ""},
+      {"--tls-key", "FILE", "TLS private key (PEM) for --tls-cert", "TLS_KEY", false, ""},
+      {"--tls-ca", "FILE", "CA certificate appended to the served chain", "TLS_CA", false, ""},
+      {"--tls-self-signed", "", "generate a fresh self-signed certificate on every start", "TLS_SELF_SIGNED", false, ""},
+      {"--tls-domain", "NAME", "the name in generated certificates (plus localhost and 127.0.0.1)", "TLS_DOMAIN", false, "localhost"},
+      {"--state-dir", "DIR", "where the persistent self-signed certificate is kept", "", false, "$XDG_STATE_HOME/e2ee-proxy or ~/.local/state/e2ee-proxy"},
+      {"--threads", "N", "worker threads", "", false, "number of CPUs"},
+      {"--gzip-level", "N", "gzip level for request bodies, 1 (fastest) to 9", "", false, "1"},
+      {"--discoveries-per-minute", "N", "pace of instance discoveries per API key (the Chutes API allows 10)", "", false, "10"},
+      {"--log-level", "LEVEL", "error, warn, info, debug or trace (no level ever logs prompts, completions or keys)", "", false, "info"},
+      {"--log-format", "FORMAT", "text or json", "", false, "text"},
+      {"--self-check", "", "verify every cryptographic primitive against published known answers and exit", "", false, ""},
+      {"--version", "", "print the version and exit", "", false, ""},
+      {"--help", "", "this text", "", false, ""},
+  };
+}
 
-Runs next to you: OpenAI / Anthropic clients talk to it in plaintext on loopback, and it
-encrypts each request end to end to a GPU instance inside a TEE.
+int fail(const std::string& line) {
+  std::fprintf(stderr, "e2ee-proxy: %s\n", line.c_str());
+  return 2;
+}
 
-Options:
-  --self-check    verify every cryptographic primitive against published known answers
-                  (ML-KEM-768, ChaCha20-Poly1305, AES-256-GCM, HKDF-SHA256, secp256k1,
-                  X25519, Ed25519, Keccak-256, gzip, CSPRNG) and exit 0 if all pass
-  --version       print the version and exit
-  --help          this text
-)";
+Result<http::Url> url_option(const app::CommandLine& cli, const char* name, const char* fallback) {
+  auto parsed = http::Url::parse(cli.value(name).value_or(fallback));
+  if (!parsed) return make_error(Errc::invalid_argument, std::string(name) + ": " + parsed.error().message);
+  return parsed;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 2 && std::strcmp(argv[1], "--self-check") == 0) return e2ee::app::run_self_check_command();
-  if (argc == 2 && std::strcmp(argv[1], "--version") == 0) {
+  app::CommandLine cli("e2ee-proxy",
+                       "Runs next to you: OpenAI and Anthropic clients talk to it in plaintext, and it encrypts each\n"
+                       "request end to end to a GPU instance inside a TEE, then decrypts the (streamed) answer.",
+                       option_specs());
+  if (auto error = cli.parse(argc, argv)) return fail(*error);
+  if (cli.has("--help")) {
+    std::fputs(cli.help().c_str(), stdout);
+    return 0;
+  }
+  if (cli.has("--version")) {
     std::printf("e2ee-proxy %s\n", E2EE_VERSION);
     return 0;
   }
-  if (argc == 2 && std::strcmp(argv[1], "--help") == 0) {
-    std::fputs(kUsage, stdout);
-    return 0;
+  if (cli.has("--self-check")) return app::run_self_check_command();
+  if (auto error = app::configure_logging(cli)) return fail(*error);
+
+  const std::string provider_name = cli.value("--provider").value_or("chutes");
+  if (provider_name != "chutes") return fail("provider '" + provider_name + "' is not available in this build (chutes)");
+  auto upstream = url_option(cli, "--upstream", "https://api.chutes.ai");
+  auto models_upstream = url_option(cli, "--models-upstream", "https://llm.chutes.ai");
+  if (!upstream) return fail(upstream.error().message);
+  if (!models_upstream) return fail(models_upstream.error().message);
+
+  std::vector<http::Url> listen_urls;
+  auto listen_values = cli.values("--listen");
+  if (listen_values.empty()) listen_values.push_back("https://127.0.0.1:8443");
+  for (const auto& v : listen_values) {
+    auto u = http::Url::parse(v);
+    if (!u) return fail("--listen " + v + ": " + u.error().message);
+    listen_urls.push_back(*u);
   }
-  std::fputs(kUsage, stderr);
-  std::fputs("\ne2ee-proxy: this build provides --self-check only; the proxy itself is not built yet\n", stderr);
-  return 2;
+
+  unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  int gzip_level = 1;
+  std::size_t discoveries = 10;
+  try {
+    if (auto v = cli.value("--threads")) threads = static_cast<unsigned>(std::stoul(*v));
+    if (auto v = cli.value("--gzip-level")) gzip_level = std::stoi(*v);
+    if (auto v = cli.value("--discoveries-per-minute")) discoveries = std::stoul(*v);
+  } catch (const std::exception&) {
+    return fail("--threads, --gzip-level and --discoveries-per-minute take numbers");
+  }
+  if (threads == 0 || gzip_level < 1 || gzip_level > 9 || discoveries == 0)
+    return fail("--threads and --discoveries-per-minute must be positive and --gzip-level 1..9");
+
+  http::TlsClientOptions client_tls_options;
+  for (const auto& f : cli.values("--upstream-ca")) client_tls_options.extra_ca_files.emplace_back(f);
+  auto client_tls = http::TlsClientContext::create(client_tls_options);
+  if (!client_tls) return fail("upstream TLS: " + client_tls.error().message);
+
+  std::optional<app::ListenerTls> listener_tls;
+  const auto state_dir = cli.value("--state-dir").value_or(app::default_state_dir("e2ee-proxy").string());
+  for (const auto& u : listen_urls) {
+    if (u.tls && !listener_tls) {
+      auto made = app::make_listener_tls(cli, state_dir);
+      if (!made) return fail("TLS: " + made.error().message);
+      listener_tls = std::move(*made);
+    }
+  }
+
+  boost::asio::io_context ioc(static_cast<int>(threads));
+  http::ClientOptions client_options;
+  client_options.tls = *client_tls;
+  http::Client client(ioc.get_executor(), client_options);
+
+  proxy::chutes::ChutesOptions chutes;
+  chutes.api_upstream = *upstream;
+  chutes.models_upstream = *models_upstream;
+  chutes.allow_non_confidential = cli.has("--allow-non-confidential");
+  chutes.gzip_level = gzip_level;
+  chutes.discoveries_per_minute = discoveries;
+  proxy::chutes::ChutesProvider provider(ioc.get_executor(), client, chutes);
+
+  proxy::ProxyOptions proxy_options;
+  if (auto key = cli.value("--api-key"); key && !key->empty()) proxy_options.default_api_key = *key;
+  proxy::ProxyService service(provider, proxy_options);
+
+  http::Server server(
+      ioc.get_executor(),
+      [&service](http::Request& req, http::ResponseWriter& writer) { return service.handle(req, writer); });
+  for (const auto& u : listen_urls) {
+    http::Listener l{u, u.tls ? listener_tls->context : nullptr};
+    if (auto status = server.listen(l); !status) return fail("cannot listen on " + u.origin() + ": " + status.error().message);
+  }
+
+  std::string where;
+  for (const auto& u : server.bound()) where += (where.empty() ? "" : ", ") + u.origin();
+  std::printf("e2ee-proxy %s listening on %s; provider chutes via %s (models: %s)%s%s\n", E2EE_VERSION, where.c_str(),
+              upstream->origin().c_str(), models_upstream->origin().c_str(),
+              listener_tls ? ("; TLS " + listener_tls->mode + ", certificate sha256 " + listener_tls->fingerprint).c_str() : "",
+              chutes.allow_non_confidential ? "; NON-CONFIDENTIAL MODELS ALLOWED" : "");
+  if (listener_tls && !listener_tls->certificate_file.empty())
+    std::printf("  trust it: curl --cacert %s | NODE_EXTRA_CA_CERTS=%s | SSL_CERT_FILE=%s\n",
+                listener_tls->certificate_file.c_str(), listener_tls->certificate_file.c_str(),
+                listener_tls->certificate_file.c_str());
+  std::fflush(stdout);
+
+  app::run_until_signalled(ioc, threads, [&] {
+    boost::asio::co_spawn(ioc, server.shutdown(std::chrono::seconds(10)), [&](std::exception_ptr) { ioc.stop(); });
+  });
+  return 0;
 }

@@ -33,7 +33,8 @@ struct ClientRequest {
   std::string method = "GET";
   Url origin;               // scheme, host, port (base_path is applied by the caller via target)
   std::string target;       // path + query sent on the request line
-  Headers headers;          // Host, Content-Length and Connection are set by the client
+  Headers headers;          // Host, Content-Length, Connection, Keep-Alive and Transfer-Encoding
+                            // are the client's; a field with CR/LF fails with invalid_argument
   std::string body;
 };
 
@@ -51,6 +52,22 @@ class ResponseStream {
   virtual boost::asio::awaitable<Result<std::string>> read_all() = 0;
 };
 
+// Connections are pooled per origin (scheme, host, port), most recently used first; idle ones are
+// closed after idle_ttl, and one that the server closed meanwhile is noticed before reuse.
+//
+// Retry: a request is sent again, once, on a fresh connection, only if it went out on a reused
+// pooled connection and either writing it failed, or the connection ended before any response
+// byte and the method is idempotent (GET, HEAD, OPTIONS, PUT, DELETE, TRACE). A POST that was
+// written completely is never replayed (the server may have acted on it; Chutes nonces are
+// single-use): it fails with Errc::unavailable and the caller decides.
+//
+// Errors: connection refused and DNS failures → Errc::unavailable ("connect to host:port failed:
+// …"); untrusted certificate or wrong name → Errc::protocol; connect, TLS handshake, write and
+// read deadlines → Errc::timeout; a body cut short or malformed → Errc::protocol.
+//
+// Thread safety: one Client may be used by many coroutines at once. Call it from a coroutine that
+// runs on a strand (server handlers do) or on a single-threaded io_context: per-operation
+// deadlines run on the calling coroutine's executor. Destroy it before its io_context.
 class Client {
  public:
   Client(boost::asio::any_io_executor executor, ClientOptions options);

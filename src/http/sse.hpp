@@ -2,6 +2,7 @@
 // Server-sent events (WHATWG HTML, "Server-sent events" section 9.2): an incremental parser that
 // accepts input split at any byte, and the writer side.
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,8 +13,10 @@ namespace e2ee::http {
 struct SseEvent {
   std::string event;  // "event:" field; empty means the default "message"
   std::string data;   // "data:" lines joined with '\n'
-  std::string id;     // "id:" field
-  std::optional<long> retry;  // "retry:" field
+  std::string id;     // the last event ID: the latest "id:" field, which persists across events (WHATWG)
+  std::optional<long> retry;  // the latest valid "retry:" value seen since the previous event, if any
+
+  friend bool operator==(const SseEvent&, const SseEvent&) = default;
 };
 
 // Feed bytes as they arrive; complete events come out in order. Handles CRLF, CR and LF line
@@ -32,12 +35,17 @@ class SseParser {
 
  private:
   void process_line(std::string_view line, std::vector<SseEvent>& out);
-  std::string line_;
-  SseEvent pending_;
-  bool has_data_ = false;
-  bool has_fields_ = false;
-  bool saw_cr_ = false;
-  bool bom_checked_ = false;
+  void dispatch(std::vector<SseEvent>& out);
+  bool within_cap(std::size_t extra) const noexcept;
+
+  std::string line_;            // a line not yet terminated, carried over between feeds
+  std::string data_;            // the data buffer: each "data:" value followed by '\n'
+  std::string event_;           // the event type buffer
+  std::string last_id_;         // the last event ID buffer; persists across events (WHATWG)
+  std::optional<long> retry_;   // the latest valid "retry:" since the previous dispatched event
+  bool saw_cr_ = false;         // the previous feed ended in CR, so a leading LF belongs to it
+  bool bom_checked_ = false;    // the first bytes of the stream have been checked for a BOM
+  std::size_t bom_matched_ = 0; // BOM bytes matched so far (the BOM itself may be split)
   std::size_t max_event_bytes_;
   bool failed_ = false;
 };

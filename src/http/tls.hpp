@@ -29,7 +29,9 @@ class TlsServerContext {
                                                               const std::filesystem::path& key,
                                                               const std::filesystem::path& ca = {});
   ~TlsServerContext();
-  boost::asio::ssl::context& native() noexcept;
+  // Const because an SSL_CTX is only read once configured: OpenSSL creates connections from a
+  // shared context concurrently, and listeners hold the context as shared_ptr<const>.
+  boost::asio::ssl::context& native() const noexcept;
 
  private:
   TlsServerContext();
@@ -40,12 +42,16 @@ class TlsServerContext {
 // subjectAltName DNS:<domain>, DNS:localhost, IP:127.0.0.1 (the reference proxy's SANs).
 Result<PemCertificate> generate_self_signed(const std::string& domain);
 
-// Loads <dir>/tls/cert.pem + key.pem when present (and the key file is 0600), else generates and
-// stores them (key written 0600) so that the trust a user granted survives restarts.
+// Loads <state_dir>/tls/cert.pem + key.pem when present, else generates and stores them (key
+// written 0600) so that the trust a user granted survives restarts. An existing key file that
+// group or others can access, or that another user owns, is refused with an error (never used,
+// never overwritten). A stored pair that does not parse, does not match, has expired, or was made
+// for another domain is replaced by a new one.
 Result<PemCertificate> load_or_create_self_signed(const std::filesystem::path& state_dir, const std::string& domain);
 
 // The upstream (client) side: verification against the system store, plus extra CA files
-// (--upstream-ca, SSL_CERT_FILE), with hostname verification and SNI done per connection.
+// (--upstream-ca), with hostname verification and SNI done per connection. SSL_CERT_FILE and
+// SSL_CERT_DIR, when set, replace the system file and directory (OpenSSL reads them itself).
 struct TlsClientOptions {
   std::vector<std::filesystem::path> extra_ca_files;
   bool verify = true;  // tests only; never exposed as a flag
@@ -55,7 +61,7 @@ class TlsClientContext {
  public:
   static Result<std::shared_ptr<TlsClientContext>> create(const TlsClientOptions& options);
   ~TlsClientContext();
-  boost::asio::ssl::context& native() noexcept;
+  boost::asio::ssl::context& native() const noexcept;
 
  private:
   TlsClientContext();

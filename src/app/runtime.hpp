@@ -1,0 +1,44 @@
+#pragma once
+// Process plumbing shared by both executables: the io_context thread pool, SIGINT/SIGTERM
+// leading to a graceful shutdown, logging set-up from the command line, and TLS listeners.
+
+#include <boost/asio/io_context.hpp>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "app/cli.hpp"
+#include "common/result.hpp"
+#include "http/server.hpp"
+#include "http/tls.hpp"
+
+namespace e2ee::app {
+
+// Applies --log-level/--log-format; returns an error line for an invalid value.
+std::optional<std::string> configure_logging(const CommandLine& cli);
+
+// Runs `ioc` on `threads` threads until it stops. On SIGINT/SIGTERM, calls `on_signal` (which
+// should shut the servers down and let the context run out of work); a second signal exits at once.
+void run_until_signalled(boost::asio::io_context& ioc, unsigned threads, std::function<void()> on_signal);
+
+// How the TLS listener's certificate was obtained, for the start-up line and trust hints.
+struct ListenerTls {
+  std::shared_ptr<const http::TlsServerContext> context;
+  std::string mode;          // "custom", "self-signed (ephemeral)", "self-signed (persistent)"
+  std::string fingerprint;   // SHA-256 of the leaf certificate, hex
+  std::filesystem::path certificate_file;  // what a client should trust ("" for custom)
+};
+
+// The reference proxy's TLS modes, first match wins: custom (cert + key [+ CA]); self-signed on
+// every start (TLS_SELF_SIGNED=true); else a self-signed certificate created once and kept in
+// the state directory so that trust survives restarts.
+Result<ListenerTls> make_listener_tls(const CommandLine& cli, const std::filesystem::path& state_dir);
+
+// SHA-256 fingerprint (hex, colon-free) of the first certificate in a PEM chain.
+std::string certificate_fingerprint(const std::string& chain_pem);
+
+std::filesystem::path default_state_dir(const std::string& program);
+
+}  // namespace e2ee::app

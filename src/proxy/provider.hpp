@@ -1,0 +1,49 @@
+#pragma once
+// What an E2EE provider does for the pipeline: take a chat-completions-shaped request (already
+// translated from the client's dialect), carry it encrypted to the TEE, and hand back the
+// engine's answer in plaintext — a body, or the engine's own SSE events one at a time.
+// Provider-specific work (model resolution, keys, nonces, envelopes) stays behind this.
+
+#include <boost/asio/awaitable.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "http/message.hpp"
+#include "http/sse.hpp"
+#include "proxy/proxy_error.hpp"
+
+namespace e2ee::proxy {
+
+struct E2eeCall {
+  std::string path;     // the engine path (X-E2E-Path), e.g. /v1/chat/completions; no query
+  std::string body;     // JSON object text as it should reach the engine (apart from the model name)
+  std::string model;    // the "model" member's value
+  bool stream = false;  // the "stream" member is true
+  std::string api_key;  // the user's provider key
+};
+
+// The engine's SSE events, decrypted, in order.
+class EventStream {
+ public:
+  virtual ~EventStream() = default;
+  // The next event, or nullopt when the stream ended cleanly. A ProxyError means the stream
+  // failed midway (the caller ends the client's stream with an error event).
+  virtual boost::asio::awaitable<std::variant<std::optional<http::SseEvent>, ProxyError>> next() = 0;
+};
+
+struct CallResult {
+  std::string body;                     // non-stream: the engine's JSON
+  std::unique_ptr<EventStream> events;  // stream
+};
+
+class Provider {
+ public:
+  virtual ~Provider() = default;
+  virtual boost::asio::awaitable<std::variant<CallResult, ProxyError>> call(E2eeCall call) = 0;
+  // GET /v1/models: the provider's model list, passed through without E2EE.
+  virtual boost::asio::awaitable<http::Response> list_models(const http::Request& request, std::string api_key) = 0;
+};
+
+}  // namespace e2ee::proxy

@@ -1,0 +1,39 @@
+#pragma once
+// The proxy's request pipeline, as named phases over one request:
+//   route → authenticate → parse & validate → provider.call (seal, send, open) → relay → log
+// Routes follow the reference proxy (chutes-protocol.md section 13): /health, GET /v1/models
+// (plain pass-through), OPTIONS (CORS preflight), POST /v1/* (end-to-end encrypted), else 404.
+
+#include <boost/asio/awaitable.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "http/server.hpp"
+#include "proxy/provider.hpp"
+
+namespace e2ee::proxy {
+
+struct ProxyOptions {
+  std::optional<std::string> default_api_key;  // --api-key / E2EE_API_KEY: for requests without a key
+};
+
+// x-api-key first (Anthropic SDKs), then Authorization (Bearer or raw), else the default.
+std::optional<std::string> extract_api_key(const http::Headers& headers, const std::optional<std::string>& fallback);
+
+class ProxyService {
+ public:
+  ProxyService(Provider& provider, ProxyOptions options);
+
+  boost::asio::awaitable<void> handle(http::Request& request, http::ResponseWriter& writer);
+
+ private:
+  boost::asio::awaitable<int> handle_e2ee(http::Request& request, http::ResponseWriter& writer);
+  boost::asio::awaitable<int> relay_stream(EventStream& events, http::ResponseWriter& writer);
+  void add_cors(http::Headers& headers) const;
+
+  Provider& provider_;
+  ProxyOptions options_;
+};
+
+}  // namespace e2ee::proxy

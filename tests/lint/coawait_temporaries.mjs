@@ -1,18 +1,19 @@
 // GCC 12 destroys a braced aggregate temporary twice when it appears inside a co_await operand
 // (e.g. `co_await send(Response{200, {}, "x"})` is a double free — reproduced under ASan). This
-// check keeps the pattern out of src/: build the value in a named variable first.
+// check keeps the pattern out of src/ and bench/: build the value in a named variable first.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = process.argv[2];
 const files = [];
-(function walk(dir) {
+function walk(dir) {
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
     if (statSync(p).isDirectory()) walk(p);
     else if (/\.(cpp|hpp)$/.test(name)) files.push(p);
   }
-})(join(root, 'src'));
+}
+for (const dir of ['src', 'bench']) walk(join(root, dir));
 
 // Blank out comments and string/char literals, keeping newlines so line numbers survive.
 function strip(text) {

@@ -414,6 +414,11 @@ class StreamImpl final : public ResponseStream {
   int status() const noexcept override { return status_; }
   const Headers& headers() const noexcept override { return headers_; }
 
+  void cancel() noexcept override {
+    // fail() or complete() reset conn_ on the reading side; here we only close the socket.
+    if (conn_) conn_->close();
+  }
+
   net::awaitable<Result<std::string>> read_some() override {
     if (error_) co_return *error_;
     if (done_) co_return std::string();

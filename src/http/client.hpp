@@ -50,6 +50,10 @@ class ResponseStream {
   virtual boost::asio::awaitable<Result<std::string>> read_some() = 0;
   // Reads the rest of the body (up to ClientOptions::max_response_body).
   virtual boost::asio::awaitable<Result<std::string>> read_all() = 0;
+  // Abandons the response: closes the connection, so a read_some() in progress completes at once
+  // with Errc::cancelled and the server sees the client go (an engine then stops generating).
+  // Call it from the executor (strand) the reads run on.
+  virtual void cancel() noexcept = 0;
 };
 
 // Connections are pooled per origin (scheme, host, port), most recently used first; idle ones are

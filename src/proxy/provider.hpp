@@ -31,6 +31,9 @@ class EventStream {
   // The next event, or nullopt when the stream ended cleanly. A ProxyError means the stream
   // failed midway (the caller ends the client's stream with an error event).
   virtual boost::asio::awaitable<std::variant<std::optional<http::SseEvent>, ProxyError>> next() = 0;
+  // Abandons the stream (the client went away): a next() in progress fails promptly and the
+  // upstream request is cancelled. Called on the executor next() runs on.
+  virtual void cancel() noexcept = 0;
 };
 
 struct CallResult {

@@ -2,7 +2,8 @@
 // The proxy's request pipeline, as named phases over one request:
 //   route → authenticate → parse & validate → provider.call (seal, send, open) → relay → log
 // Routes follow the reference proxy (chutes-protocol.md section 13): /health, GET /v1/models
-// (plain pass-through), OPTIONS (CORS preflight), POST /v1/* (end-to-end encrypted), else 404.
+// (plain pass-through), OPTIONS (CORS preflight), /v1/responses (Responses dialect), any other
+// /v1/* path (end-to-end encrypted as is), else 404.
 
 #include <boost/asio/awaitable.hpp>
 #include <optional>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "http/server.hpp"
+#include "proxy/dialect.hpp"
 #include "proxy/provider.hpp"
 
 namespace e2ee::proxy {
@@ -28,8 +30,8 @@ class ProxyService {
   boost::asio::awaitable<void> handle(http::Request& request, http::ResponseWriter& writer);
 
  private:
-  boost::asio::awaitable<int> handle_e2ee(http::Request& request, http::ResponseWriter& writer);
-  boost::asio::awaitable<int> relay_stream(EventStream& events, http::ResponseWriter& writer);
+  boost::asio::awaitable<int> handle_e2ee(Dialect& dialect, http::Request& request, http::ResponseWriter& writer);
+  boost::asio::awaitable<int> send(http::ResponseWriter& writer, http::Response response);
   void add_cors(http::Headers& headers) const;
 
   Provider& provider_;

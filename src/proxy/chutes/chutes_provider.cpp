@@ -114,6 +114,8 @@ class ChutesEventStream final : public EventStream {
       : upstream_(std::move(upstream)), key_(std::make_unique<crypto::mlkem768::DecapsulationKey>(std::move(key))),
         opener_(*key_) {}
 
+  void cancel() noexcept override { upstream_->cancel(); }
+
   boost::asio::awaitable<std::variant<std::optional<http::SseEvent>, ProxyError>> next() override {
     for (;;) {
       if (!ready_.empty()) {

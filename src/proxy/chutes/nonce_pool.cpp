@@ -2,6 +2,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/json.hpp>
 
 #include "common/encoding.hpp"
@@ -107,7 +108,9 @@ std::pair<std::shared_ptr<AsyncEvent>, std::shared_ptr<std::optional<ProxyError>
     pool.discovering = std::make_shared<AsyncEvent>(executor_);
     pool.outcome = std::make_shared<std::optional<ProxyError>>();
     ++discoveries_sent_;
-    boost::asio::co_spawn(executor_, run_discovery(pool_key, std::move(api_key), std::move(chute_id)),
+    // On its own strand: the HTTP client's deadlines assume the calling coroutine is not run by
+    // several threads at once.
+    boost::asio::co_spawn(boost::asio::make_strand(executor_), run_discovery(pool_key, std::move(api_key), std::move(chute_id)),
                           boost::asio::detached);
   }
   return {pool.discovering, pool.outcome};

@@ -1,0 +1,80 @@
+// OpenAI chat/completions (and every other /v1/* path): the client's JSON goes to the engine
+// unchanged, the engine's JSON and events come back unchanged.
+
+#include "common/json_text.hpp"
+#include "proxy/dialect.hpp"
+
+namespace e2ee::proxy {
+namespace {
+
+// The literal text of a top-level member's value ("" when absent).
+std::string_view member_text(std::string_view body, std::string_view key) {
+  auto span = json_text::find_member(body, key);
+  if (!span || !*span) return {};
+  return body.substr((*span)->value_begin, (*span)->value_end - (*span)->value_begin);
+}
+
+class ChatShaper final : public StreamShaper {
+ public:
+  api::OutEvents on_event(std::string_view data) override { return {api::OutEvent{{}, std::string(data)}}; }
+  api::OutEvents on_done() override { return {api::OutEvent{{}, "[DONE]"}}; }
+  // A failed stream ends with an error event and [DONE], never silently (translation.md §1).
+  api::OutEvents on_error(const ProxyError& error) override {
+    return {api::OutEvent{{}, api::openai_error_json(error)}, api::OutEvent{{}, "[DONE]"}};
+  }
+};
+
+class ChatDialect final : public Dialect {
+ public:
+  std::variant<E2eeCall, ProxyError> prepare(http::Request& request, std::string api_key) override {
+    if (request.body.empty()) return bad_request("missing_body", "missing request body");
+    if (auto valid = json_text::validate(request.body); !valid)
+      return bad_request("invalid_json", "invalid JSON body: " + valid.error().message);
+    auto model_span = json_text::find_member(request.body, "model");
+    if (!model_span) return bad_request("invalid_json", "the request body must be a JSON object");
+    std::optional<std::string> model;
+    if (*model_span) {
+      auto value = json_text::unquote(member_text(request.body, "model"));
+      if (value) model = std::move(*value);
+    }
+    if (!model || model->empty()) return bad_request("missing_model", "missing 'model' field");
+    // Chutes decides streaming twice — the API from X-E2E-Stream, the instance from the body with
+    // Python truthiness — so anything but a JSON boolean could make the two disagree.
+    const std::string_view stream = member_text(request.body, "stream");
+    if (!stream.empty() && stream != "true" && stream != "false" && stream != "null")
+      return bad_request("invalid_stream", "'stream' must be true or false");
+
+    E2eeCall call;
+    call.path = request.path;
+    call.stream = stream == "true";
+    call.model = std::move(*model);
+    call.body = std::move(request.body);
+    call.api_key = std::move(api_key);
+    return call;
+  }
+
+  http::Response render_body(std::string engine_json) override {
+    http::Response r;
+    r.headers.set("Content-Type", "application/json");
+    r.body = std::move(engine_json);
+    return r;
+  }
+
+  std::unique_ptr<StreamShaper> make_shaper() override { return std::make_unique<ChatShaper>(); }
+
+  http::Response render_error(const ProxyError& error) const override { return render_openai_error(error); }
+};
+
+}  // namespace
+
+std::unique_ptr<Dialect> make_chat_dialect() { return std::make_unique<ChatDialect>(); }
+
+http::Headers sse_headers() {
+  http::Headers h;
+  h.set("Content-Type", "text/event-stream");
+  h.set("Cache-Control", "no-cache");
+  h.set("X-Accel-Buffering", "no");
+  return h;
+}
+
+}  // namespace e2ee::proxy

@@ -1,0 +1,85 @@
+// OpenAI Responses (Codex) ⇄ chat completions, through src/api/responses.
+
+#include <ctime>
+
+#include "api/responses/request_translator.hpp"
+#include "api/responses/response_translator.hpp"
+#include "api/responses/stream_translator.hpp"
+#include "crypto/random.hpp"
+#include "proxy/dialect.hpp"
+
+namespace e2ee::proxy {
+namespace {
+
+// Per-request ids must not be guessable or repeat across requests (resp_…, msg_…, fc_…).
+std::string random_token(std::size_t length) {
+  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  std::string out(length, '0');
+  std::uint8_t bytes[64];
+  crypto::random_bytes(std::span<std::uint8_t>(bytes, length));
+  // 62 symbols from a byte: reject values >= 248 to avoid bias.
+  std::size_t filled = 0, pos = 0;
+  while (filled < length) {
+    if (pos == length) {
+      crypto::random_bytes(std::span<std::uint8_t>(bytes, length));
+      pos = 0;
+    }
+    const std::uint8_t b = bytes[pos++];
+    if (b < 248) out[filled++] = kAlphabet[b % 62];
+  }
+  return out;
+}
+
+class ResponsesShaper final : public StreamShaper {
+ public:
+  explicit ResponsesShaper(const api::responses::TranslatedRequest& request) : translator_(request) {}
+  api::OutEvents start() override { return translator_.start(); }
+  api::OutEvents on_event(std::string_view data) override { return translator_.on_chunk(data); }
+  api::OutEvents on_done() override { return translator_.on_done(); }
+  api::OutEvents on_error(const ProxyError& error) override { return translator_.on_error(error); }
+
+ private:
+  api::responses::StreamTranslator translator_;
+};
+
+class ResponsesDialect final : public Dialect {
+ public:
+  std::variant<E2eeCall, ProxyError> prepare(http::Request& request, std::string api_key) override {
+    api::responses::RequestOptions options;
+    options.id_token = random_token(24);
+    options.created_at = static_cast<std::int64_t>(std::time(nullptr));
+    auto translated = api::responses::to_chat_request(request.body, options);
+    if (auto* error = std::get_if<api::ApiError>(&translated)) return std::move(*error);
+    translated_ = std::get<api::responses::TranslatedRequest>(std::move(translated));
+    E2eeCall call;
+    call.path = "/v1/chat/completions";
+    call.body = translated_->chat_json;
+    call.model = translated_->model;
+    call.stream = translated_->stream;
+    call.api_key = std::move(api_key);
+    return call;
+  }
+
+  http::Response render_body(std::string engine_json) override {
+    auto response = api::responses::to_response(engine_json, *translated_);
+    if (auto* error = std::get_if<api::ApiError>(&response)) return render_error(*error);
+    http::Response r;
+    r.headers.set("Content-Type", "application/json");
+    r.body = std::get<std::string>(std::move(response));
+    return r;
+  }
+
+  std::unique_ptr<StreamShaper> make_shaper() override { return std::make_unique<ResponsesShaper>(*translated_); }
+
+  // Before a stream starts, Responses errors have the OpenAI shape (translation.md §1).
+  http::Response render_error(const ProxyError& error) const override { return render_openai_error(error); }
+
+ private:
+  std::optional<api::responses::TranslatedRequest> translated_;
+};
+
+}  // namespace
+
+std::unique_ptr<Dialect> make_responses_dialect() { return std::make_unique<ResponsesDialect>(); }
+
+}  // namespace e2ee::proxy

@@ -8,6 +8,7 @@
 
 #include "app/cli.hpp"
 #include "app/runtime.hpp"
+#include "api/api_error.hpp"
 #include "app/self_check_command.hpp"
 #include "common/log.hpp"
 #include "http/client.hpp"
@@ -137,9 +138,21 @@ int main(int argc, char** argv) {
   if (auto key = cli.value("--api-key"); key && !key->empty()) proxy_options.default_api_key = *key;
   proxy::ProxyService service(provider, proxy_options);
 
+  http::ServerLimits limits;
+  // The server's own errors (body too large, malformed request) in the dialect the path implies.
+  limits.error_responder = [](int status, std::string_view message, const http::Request* head) {
+    const bool anthropic = head != nullptr && head->path.rfind("/v1/messages", 0) == 0;
+    const api::ApiError error{status, status >= 500 ? "server_error" : "invalid_request_error",
+                              status == 413 ? "request_too_large" : "invalid_request", std::string(message), 0};
+    http::Response r;
+    r.status = status;
+    r.headers.set("Content-Type", "application/json");
+    r.body = anthropic ? api::anthropic_error_json(error) : api::openai_error_json(error);
+    return r;
+  };
   http::Server server(
       ioc.get_executor(),
-      [&service](http::Request& req, http::ResponseWriter& writer) { return service.handle(req, writer); });
+      [&service](http::Request& req, http::ResponseWriter& writer) { return service.handle(req, writer); }, limits);
   for (const auto& u : listen_urls) {
     http::Listener l{u, u.tls ? listener_tls->context : nullptr};
     if (auto status = server.listen(l); !status) return fail("cannot listen on " + u.origin() + ": " + status.error().message);

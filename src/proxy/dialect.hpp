@@ -31,10 +31,19 @@ class Dialect {
   virtual http::Response render_error(const ProxyError& error) const = 0;
   // How often to send a keep-alive while the engine is silent.
   virtual std::chrono::milliseconds keepalive_interval() const { return std::chrono::seconds(15); }
+  // A chance to answer despite an upstream failure (count_tokens falls back to a local estimate
+  // when the engine cannot tokenize); nullopt renders the error.
+  virtual std::optional<http::Response> recover(const ProxyError&) { return std::nullopt; }
 };
 
 std::unique_ptr<Dialect> make_chat_dialect();
 std::unique_ptr<Dialect> make_responses_dialect();
+std::unique_ptr<Dialect> make_messages_dialect();
+std::unique_ptr<Dialect> make_count_tokens_dialect();
+
+// Per-request ids must not be guessable or repeat across requests: `length` letters and digits
+// from the CSPRNG.
+std::string random_token(std::size_t length);
 
 // Headers every SSE response gets.
 http::Headers sse_headers();

@@ -69,6 +69,12 @@ boost::asio::awaitable<void> ProxyService::handle(http::Request& request, http::
   } else if (path == "/v1/models" && (request.method == "GET" || request.method == "HEAD")) {
     auto key = extract_api_key(request.headers, options_.default_api_key);
     status = co_await send(writer, co_await provider_.list_models(request, key.value_or("")));
+  } else if (path == "/v1/messages" && request.method == "POST") {
+    auto dialect = make_messages_dialect();
+    status = co_await handle_e2ee(*dialect, request, writer);
+  } else if (path == "/v1/messages/count_tokens" && request.method == "POST") {
+    auto dialect = make_count_tokens_dialect();
+    status = co_await handle_e2ee(*dialect, request, writer);
   } else if (path == "/v1/responses" && request.method == "POST") {
     auto dialect = make_responses_dialect();
     status = co_await handle_e2ee(*dialect, request, writer);
@@ -108,7 +114,10 @@ boost::asio::awaitable<int> ProxyService::handle_e2ee(Dialect& dialect, http::Re
   const bool stream = call.stream;
 
   auto result = co_await provider_.call(std::move(call));
-  if (auto* error = std::get_if<ProxyError>(&result)) co_return co_await send(writer, dialect.render_error(*error));
+  if (auto* error = std::get_if<ProxyError>(&result)) {
+    if (auto recovered = dialect.recover(*error)) co_return co_await send(writer, std::move(*recovered));
+    co_return co_await send(writer, dialect.render_error(*error));
+  }
   auto& ok = std::get<CallResult>(result);
   if (!stream) co_return co_await send(writer, dialect.render_body(std::move(ok.body)));
 

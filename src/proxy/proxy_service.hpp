@@ -2,8 +2,9 @@
 // The proxy's request pipeline, as named phases over one request:
 //   route → authenticate → parse & validate → provider.call (seal, send, open) → relay → log
 // Routes follow the reference proxy (chutes-protocol.md section 13): /health, GET /v1/models
-// (plain pass-through), OPTIONS (CORS preflight), /v1/responses (Responses dialect), any other
-// /v1/* path (end-to-end encrypted as is), else 404.
+// (plain pass-through), OPTIONS (CORS preflight), /v1/messages[/count_tokens] (Anthropic) and
+// /v1/responses (OpenAI Responses) translated to chat completions, any other /v1/* path
+// end-to-end encrypted as is, else 404.
 
 #include <boost/asio/awaitable.hpp>
 #include <optional>

@@ -2,6 +2,7 @@
 // unchanged, the engine's JSON and events come back unchanged.
 
 #include "common/json_text.hpp"
+#include "crypto/random.hpp"
 #include "proxy/dialect.hpp"
 
 namespace e2ee::proxy {
@@ -68,6 +69,20 @@ class ChatDialect final : public Dialect {
 }  // namespace
 
 std::unique_ptr<Dialect> make_chat_dialect() { return std::make_unique<ChatDialect>(); }
+
+std::string random_token(std::size_t length) {
+  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  std::string out;
+  out.reserve(length);
+  std::uint8_t bytes[32];
+  while (out.size() < length) {
+    crypto::random_bytes(bytes);
+    // 62 symbols from a byte: values >= 248 are skipped so every symbol is equally likely.
+    for (std::uint8_t b : bytes)
+      if (b < 248 && out.size() < length) out += kAlphabet[b % 62];
+  }
+  return out;
+}
 
 http::Headers sse_headers() {
   http::Headers h;

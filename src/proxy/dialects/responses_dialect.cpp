@@ -5,30 +5,10 @@
 #include "api/responses/request_translator.hpp"
 #include "api/responses/response_translator.hpp"
 #include "api/responses/stream_translator.hpp"
-#include "crypto/random.hpp"
 #include "proxy/dialect.hpp"
 
 namespace e2ee::proxy {
 namespace {
-
-// Per-request ids must not be guessable or repeat across requests (resp_…, msg_…, fc_…).
-std::string random_token(std::size_t length) {
-  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-  std::string out(length, '0');
-  std::uint8_t bytes[64];
-  crypto::random_bytes(std::span<std::uint8_t>(bytes, length));
-  // 62 symbols from a byte: reject values >= 248 to avoid bias.
-  std::size_t filled = 0, pos = 0;
-  while (filled < length) {
-    if (pos == length) {
-      crypto::random_bytes(std::span<std::uint8_t>(bytes, length));
-      pos = 0;
-    }
-    const std::uint8_t b = bytes[pos++];
-    if (b < 248) out[filled++] = kAlphabet[b % 62];
-  }
-  return out;
-}
 
 class ResponsesShaper final : public StreamShaper {
  public:

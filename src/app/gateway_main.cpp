@@ -8,6 +8,7 @@
 #include "app/cli.hpp"
 #include "app/runtime.hpp"
 #include "app/self_check_command.hpp"
+#include "common/json_text.hpp"
 #include "gateway/chutes_gateway.hpp"
 #include "gateway/instance_identity.hpp"
 #include "gateway/nonce_store.hpp"
@@ -136,8 +137,18 @@ int main(int argc, char** argv) {
   gateway::MemoryNonceStore nonces;
   gateway::ChutesGateway service(engine, nonces, *identity, options);
 
+  http::ServerLimits limits;
+  // The server's own errors in the Chutes API's shape, like every other gateway error.
+  limits.error_responder = [](int status, std::string_view message, const http::Request*) {
+    http::Response r;
+    r.status = status;
+    r.headers.set("Content-Type", "application/json");
+    r.body = "{\"detail\":" + json_text::quote(message) + "}";
+    return r;
+  };
   http::Server server(ioc.get_executor(),
-                      [&service](http::Request& req, http::ResponseWriter& writer) { return service.handle(req, writer); });
+                      [&service](http::Request& req, http::ResponseWriter& writer) { return service.handle(req, writer); },
+                      limits);
   for (const auto& u : listen_urls) {
     http::Listener l{u, u.tls ? listener_tls->context : nullptr};
     if (auto status = server.listen(l); !status) return fail("cannot listen on " + u.origin() + ": " + status.error().message);

@@ -245,8 +245,9 @@ boost::asio::awaitable<int> ChutesGateway::invoke(http::Request& request, http::
     auto chunk = co_await (*upstream)->read_some();
     if (!chunk) {
       log::warn("engine stream failed", {{"reason", chunk.error().message}});
-      // Fail closed and in-band: the client sees an encrypted error event and the end marker.
-      if (!line.empty() && !co_await emit(line)) co_return 499;
+      // Fail closed and in-band: the client sees an encrypted error event and the end marker. An
+      // unfinished engine line is dropped (it would corrupt the next event), and the error starts
+      // with a blank line that ends any event the engine left open.
       co_await emit("\ndata: {\"error\":{\"message\":\"the engine's stream failed before it finished\",\"type\":\"upstream_error\"}}\n\n");
       co_await emit("data: [DONE]\n\n");
       co_await writer.finish();

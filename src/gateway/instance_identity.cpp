@@ -94,7 +94,7 @@ Result<InstanceIdentity> load_or_create_identity(const std::optional<fs::path>& 
   crypto::secure_wipe(seed_hex.data(), seed_hex.size());
   if (!status) return std::move(status).error();
   std::string instance_id = random_uuid_v4();
-  std::ofstream(id_file) << instance_id << "\n";
+  if (auto written = write_private_file(id_file, instance_id + "\n"); !written) return std::move(written).error();
   auto key = crypto::mlkem768::DecapsulationKey::from_seed(ByteView(seed.data(), seed.size()));
   if (!key) return std::move(key).error();
   return make_identity(std::move(instance_id), std::move(*key));

@@ -101,6 +101,12 @@ std::string engine_error_message(std::string_view body) {
 
 bool is_nonce_rejection(int status, std::string_view body) { return status == 403 && contains_ci(body, "nonce"); }
 
+// The instance could not open our envelope: its key changed (it restarted) and our cached key is
+// stale. A fresh discovery brings the new key.
+bool is_stale_key(int status, std::string_view body) {
+  return status == 400 && (contains_ci(body, "E2E decryption failed") || contains_ci(body, "Decryption failed"));
+}
+
 // Failures of one instance rather than of the request: another instance may serve it.
 bool is_instance_failure(int status, std::string_view body) {
   return (status == 404 && contains_ci(body, "instance not found")) || status == 410 ||
@@ -277,7 +283,11 @@ boost::asio::awaitable<std::variant<CallResult, ProxyError>> ChutesProvider::cal
   }
   const std::uint64_t affinity = conversation_affinity(info.id, body);
 
-  for (int attempt = 0; attempt < 2; ++attempt) {
+  // Recovery, each at most once: a rejected nonce (the reference's single retry), a stale instance
+  // key (the instance restarted: rediscover), a vanished instance (drop it; if the next one is gone
+  // too, rediscover everything). Every attempt spends a nonce, so the total is bounded at three.
+  bool nonce_retried = false, rediscovered = false, dropped_instance = false;
+  for (int attempt = 0; attempt < 3; ++attempt) {
     auto leased = co_await pools_.acquire(c.api_key, info.chute_id, affinity);
     if (auto* err = std::get_if<ProxyError>(&leased)) co_return std::move(*err);
     Lease lease = std::get<Lease>(std::move(leased));
@@ -318,14 +328,28 @@ boost::asio::awaitable<std::variant<CallResult, ProxyError>> ChutesProvider::cal
         co_return upstream_error(502, "response_decryption_failed", "failed to decrypt response: " + plain.error().message);
       co_return CallResult{std::move(*plain), nullptr};
     }
-    if (attempt == 0 && is_nonce_rejection(status, *payload)) {
+    const bool last = attempt == 2;
+    if (!last && !nonce_retried && is_nonce_rejection(status, *payload)) {
       log::info("nonce rejected; rediscovering", {{"instance", lease.instance_id}});
+      nonce_retried = true;
       pools_.invalidate(c.api_key, info.chute_id);
       continue;
     }
-    if (attempt == 0 && is_instance_failure(status, *payload)) {
+    if (!last && !rediscovered && is_stale_key(status, *payload)) {
+      log::info("instance key changed; rediscovering", {{"instance", lease.instance_id}});
+      rediscovered = true;
+      pools_.invalidate(c.api_key, info.chute_id);
+      continue;
+    }
+    if (!last && !rediscovered && is_instance_failure(status, *payload)) {
       log::info("instance unusable; trying another", {{"instance", lease.instance_id}, {"status", status}});
-      pools_.drop_instance(c.api_key, info.chute_id, lease.instance_id);
+      if (dropped_instance) {
+        rediscovered = true;
+        pools_.invalidate(c.api_key, info.chute_id);
+      } else {
+        dropped_instance = true;
+        pools_.drop_instance(c.api_key, info.chute_id, lease.instance_id);
+      }
       continue;
     }
     co_return map_invoke_error(status, *payload, &sealed->response_key);

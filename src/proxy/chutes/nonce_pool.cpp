@@ -64,7 +64,7 @@ std::size_t NoncePools::discoveries_sent() const {
 std::size_t NoncePools::valid_nonces_locked(Pool& pool, Clock::time_point now) const {
   std::size_t n = 0;
   for (auto& inst : pool.instances) {
-    while (!inst.nonces.empty() && inst.nonces.front().expires <= now + options_.expiry_margin) inst.nonces.pop_front();
+    while (!inst.nonces.empty() && inst.nonces.front().expires <= now) inst.nonces.pop_front();
     n += inst.nonces.size();
   }
   return n;
@@ -220,7 +220,11 @@ boost::asio::awaitable<void> NoncePools::run_discovery(std::string pool_key, std
         key = std::make_shared<const crypto::mlkem768::EncapsulationKey>(std::move(*parsed));
       }
       Instance inst{d.instance_id, d.pubkey_base64, key, {}};
-      for (auto& n : d.nonces) inst.nonces.push_back(Nonce{std::move(n), started + expires_in});
+      // Stop using a nonce a little before the server forgets it (the request still has to get
+      // there): the configured margin, but never more than a quarter of the lifetime, so a short
+      // nonce_expires_in still leaves usable nonces.
+      const auto margin = std::min<std::chrono::steady_clock::duration>(options_.expiry_margin, expires_in / 4);
+      for (auto& n : d.nonces) inst.nonces.push_back(Nonce{std::move(n), started + expires_in - margin});
       fresh.push_back(std::move(inst));
     }
     if (fresh.empty())

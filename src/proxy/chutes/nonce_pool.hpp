@@ -38,7 +38,7 @@ namespace e2ee::proxy::chutes {
 
 struct PoolOptions {
   http::Url api_upstream;                               // e.g. https://api.chutes.ai
-  std::chrono::seconds expiry_margin{5};                // never use a nonce this close to expiry
+  std::chrono::seconds expiry_margin{5};                // stop using a nonce this long before it expires (≤ ¼ of its lifetime)
   std::chrono::seconds default_expires_in{55};          // when the server omits nonce_expires_in
   std::size_t discoveries_per_minute = 10;              // the Chutes API's per-user limit
   double refill_fraction = 0.3;                         // refill below 30% of the last batch

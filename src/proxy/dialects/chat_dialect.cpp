@@ -15,14 +15,35 @@ std::string_view member_text(std::string_view body, std::string_view key) {
   return body.substr((*span)->value_begin, (*span)->value_end - (*span)->value_begin);
 }
 
+// True for {"choices":[], "usage":…}: the usage-only chunk that ends a stream with include_usage.
+bool is_usage_only_chunk(std::string_view data) {
+  if (member_text(data, "usage").empty()) return false;
+  const std::string_view choices = member_text(data, "choices");
+  if (choices.size() < 2 || choices.front() != '[') return false;
+  for (char c : choices.substr(1, choices.size() - 2))
+    if (c != ' ' && c != '\n' && c != '\r' && c != '\t') return false;
+  return true;
+}
+
 class ChatShaper final : public StreamShaper {
  public:
-  api::OutEvents on_event(std::string_view data) override { return {api::OutEvent{{}, std::string(data)}}; }
+  // The TEE side forces stream_options.include_usage (Chutes bills from it; our gateway lets the
+  // client see usage), so the usage-only chunk arrives even when the client did not ask for it;
+  // OpenAI sends it only on request, and clients that read choices[0] of every chunk crash on it.
+  explicit ChatShaper(bool client_wants_usage) : client_wants_usage_(client_wants_usage) {}
+
+  api::OutEvents on_event(std::string_view data) override {
+    if (!client_wants_usage_ && is_usage_only_chunk(data)) return {};
+    return {api::OutEvent{{}, std::string(data)}};
+  }
   api::OutEvents on_done() override { return {api::OutEvent{{}, "[DONE]"}}; }
   // A failed stream ends with an error event and [DONE], never silently (translation.md §1).
   api::OutEvents on_error(const ProxyError& error) override {
     return {api::OutEvent{{}, api::openai_error_json(error)}, api::OutEvent{{}, "[DONE]"}};
   }
+
+ private:
+  bool client_wants_usage_;
 };
 
 class ChatDialect final : public Dialect {
@@ -45,6 +66,10 @@ class ChatDialect final : public Dialect {
     if (!stream.empty() && stream != "true" && stream != "false" && stream != "null")
       return bad_request("invalid_stream", "'stream' must be true or false");
 
+    const std::string_view stream_options = member_text(request.body, "stream_options");
+    client_wants_usage_ = !stream_options.empty() && stream_options.front() == '{' &&
+                          member_text(stream_options, "include_usage") == "true";
+
     E2eeCall call;
     call.path = request.path;
     call.stream = stream == "true";
@@ -61,9 +86,12 @@ class ChatDialect final : public Dialect {
     return r;
   }
 
-  std::unique_ptr<StreamShaper> make_shaper() override { return std::make_unique<ChatShaper>(); }
+  std::unique_ptr<StreamShaper> make_shaper() override { return std::make_unique<ChatShaper>(client_wants_usage_); }
 
   http::Response render_error(const ProxyError& error) const override { return render_openai_error(error); }
+
+ private:
+  bool client_wants_usage_ = false;
 };
 
 }  // namespace

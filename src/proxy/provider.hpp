@@ -22,6 +22,7 @@ struct E2eeCall {
   std::string model;    // the "model" member's value
   bool stream = false;  // the "stream" member is true
   std::string api_key;  // the user's provider key
+  std::optional<bool> enable_thinking;  // the client's X-Enable-Thinking header (Chutes, spec §14)
 };
 
 // The engine's SSE events, decrypted, in order.

@@ -4,6 +4,7 @@
 
 #include "common/json_text.hpp"
 #include "common/log.hpp"
+#include "proxy/chutes/thinking.hpp"
 
 namespace e2ee::proxy {
 namespace {
@@ -111,6 +112,7 @@ boost::asio::awaitable<int> ProxyService::handle_e2ee(Dialect& dialect, http::Re
   auto prepared = dialect.prepare(request, std::move(*api_key));
   if (auto* error = std::get_if<ProxyError>(&prepared)) co_return co_await send(writer, dialect.render_error(*error));
   E2eeCall& call = std::get<E2eeCall>(prepared);
+  call.enable_thinking = chutes::parse_thinking_header(request.headers.get("X-Enable-Thinking"));
   const bool stream = call.stream;
 
   auto result = co_await provider_.call(std::move(call));

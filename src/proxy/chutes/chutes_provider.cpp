@@ -8,6 +8,7 @@
 #include "common/log.hpp"
 #include "http/client.hpp"
 #include "protocol/chutes/envelope.hpp"
+#include "proxy/chutes/thinking.hpp"
 
 namespace e2ee::proxy::chutes {
 
@@ -270,6 +271,13 @@ ChutesProvider::ChutesProvider(boost::asio::any_io_executor executor, http::Clie
 ChutesProvider::~ChutesProvider() = default;
 
 boost::asio::awaitable<std::variant<CallResult, ProxyError>> ChutesProvider::call(E2eeCall c) {
+  // The API would apply Chutes' thinking controls on the normal path, but it cannot see an
+  // encrypted body, so they are applied here, before the model name is resolved.
+  auto thinking = apply_thinking_controls(c.model, c.body, c.enable_thinking, c.path == "/v1/chat/completions");
+  if (!thinking) co_return bad_request("invalid_json", "invalid JSON body: " + thinking.error().message);
+  c.model = std::move(thinking->model);
+  c.body = std::move(thinking->body);
+
   auto resolved = co_await catalog_.resolve(c.model, c.api_key);
   if (auto* err = std::get_if<ProxyError>(&resolved)) co_return std::move(*err);
   const ModelInfo info = std::get<ModelInfo>(std::move(resolved));

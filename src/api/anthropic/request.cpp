@@ -6,14 +6,14 @@
 #include <set>
 
 #include "api/anthropic/detail.hpp"
-#include "api/chat/raw_json.hpp"
+#include "common/raw_json.hpp"
 
 namespace e2ee::api::anthropic {
 
 namespace {
 
-using chat::RawJson;
-using chat::RawValue;
+using e2ee::RawJson;
+using e2ee::RawValue;
 using detail::put_string;
 
 // Every rejection is a 400 naming the field the way Anthropic's own errors do ("messages.1.content.0").

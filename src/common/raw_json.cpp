@@ -1,10 +1,10 @@
-#include "api/chat/raw_json.hpp"
+#include "common/raw_json.hpp"
 
 #include <limits>
 
 #include "common/json_text.hpp"
 
-namespace e2ee::api::chat {
+namespace e2ee {
 
 namespace {
 constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
@@ -172,4 +172,4 @@ Result<RawJson> RawJson::parse(std::string_view text, std::size_t max_depth) {
   return RawJson(std::move(doc));
 }
 
-}  // namespace e2ee::api::chat
+}  // namespace e2ee

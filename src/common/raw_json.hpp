@@ -19,7 +19,7 @@
 
 #include "common/result.hpp"
 
-namespace e2ee::api::chat {
+namespace e2ee {
 
 struct RawMember;
 
@@ -78,4 +78,4 @@ class RawJson {
   std::shared_ptr<const RawValue::Doc> doc_;  // stable address: values keep a pointer to it
 };
 
-}  // namespace e2ee::api::chat
+}  // namespace e2ee

@@ -1,6 +1,6 @@
 // RawJson: lookups over a client's JSON that hand back each value's exact bytes.
 
-#include "api/chat/raw_json.hpp"
+#include "common/raw_json.hpp"
 
 #include <gtest/gtest.h>
 
@@ -8,8 +8,8 @@
 
 namespace {
 
-using e2ee::api::chat::RawJson;
-using e2ee::api::chat::RawValue;
+using e2ee::RawJson;
+using e2ee::RawValue;
 
 TEST(RawJson, ValuesKeepTheirExactBytes) {
   const std::string text = R"( { "a" : 0.70 , "b":[1, 2.5e-3 ,{"c":null}], "big":123456789012345678901234567890,

@@ -49,8 +49,6 @@ class KeyPair {
   Bytes public_uncompressed() const;
   // ecdsa only: the Ethereum address, keccak256(X‖Y)[12..32].
   std::array<std::uint8_t, 20> ethereum_address() const;
-  // Signs `message` with the key (ecdsa: EIP-191 personal_sign, 65 bytes r‖s‖v; ed25519: 64 bytes).
-  Bytes sign(ByteView message) const;
 
  private:
   struct Impl;

@@ -12,6 +12,7 @@
 #include "gateway/chutes_gateway.hpp"
 #include "gateway/instance_identity.hpp"
 #include "gateway/nonce_store.hpp"
+#include "gateway/redis_store.hpp"
 #include "http/client.hpp"
 #include "http/server.hpp"
 
@@ -28,6 +29,7 @@ std::vector<app::OptionSpec> option_specs() {
       {"--confidential", "true|false", "what /v1/models reports as confidential_compute: say true only inside a TEE", "", false, "false"},
       {"--key-dir", "DIR", "keep the instance key and id here (files 0600); without it keys are fresh on every start", "", false, ""},
       {"--nonces-per-discovery", "N", "nonces handed out per /e2e/instances call", "", false, "10"},
+      {"--redis", "URL", "shared nonce and replay state for several replicas: redis://[:password@]host[:port][/db]", "", false, "in memory"},
       {"--tls-cert", "FILE", "TLS certificate chain (PEM) for https listeners", "TLS_CERT", false, ""},
       {"--tls-key", "FILE", "TLS private key (PEM)", "TLS_KEY", false, ""},
       {"--tls-ca", "FILE", "CA certificate appended to the served chain", "TLS_CA", false, ""},
@@ -134,8 +136,19 @@ int main(int argc, char** argv) {
   }
   engine_options.read_timeout = std::chrono::milliseconds(1800 * 1000);  // long generations (production: 1800 s)
   http::Client engine(ioc.get_executor(), engine_options);
-  gateway::MemoryNonceStore nonces;
-  gateway::ChutesGateway service(engine, nonces, *identity, options);
+  std::unique_ptr<gateway::NonceStore> nonces;
+  std::string store_description = "in memory";
+  if (auto url = cli.value("--redis")) {
+    auto redis_options = gateway::parse_redis_url(*url);
+    if (!redis_options) return fail("--redis: " + redis_options.error().message);
+    auto redis = std::make_unique<gateway::RedisNonceStore>(*redis_options);
+    if (auto ok = redis->ping(); !ok) return fail("--redis: " + ok.error().message);
+    nonces = std::move(redis);
+    store_description = "Redis " + redis_options->host + ":" + std::to_string(redis_options->port);
+  } else {
+    nonces = std::make_unique<gateway::MemoryNonceStore>();
+  }
+  gateway::ChutesGateway service(engine, *nonces, *identity, options);
 
   http::ServerLimits limits;
   // The server's own errors in the Chutes API's shape, like every other gateway error.
@@ -156,10 +169,10 @@ int main(int argc, char** argv) {
   std::string where;
   for (const auto& u : server.bound()) where += (where.empty() ? "" : ", ") + u.origin();
   std::printf("e2ee-gateway %s listening on %s; engine %s; chute %s; instance %s; ML-KEM-768 key sha256 %s; "
-              "confidential_compute=%s; keys %s\n",
+              "confidential_compute=%s; keys %s; nonces %s\n",
               E2EE_VERSION, where.c_str(), backend->origin().c_str(), options.chute_id.c_str(),
               identity->instance_id.c_str(), identity->fingerprint.c_str(), options.confidential ? "true" : "false",
-              key_dir ? ("kept in " + key_dir->string()).c_str() : "fresh (no --key-dir)");
+              key_dir ? ("kept in " + key_dir->string()).c_str() : "fresh (no --key-dir)", store_description.c_str());
   std::fflush(stdout);
 
   app::run_until_signalled(ioc, threads, [&] {

@@ -33,6 +33,16 @@ boost::asio::awaitable<Result<std::optional<std::string>>> MemoryNonceStore::tak
   co_return value;
 }
 
+boost::asio::awaitable<Result<bool>> MemoryNonceStore::claim(const std::string& key, std::chrono::seconds ttl) {
+  std::lock_guard lock(mutex_);
+  const auto now = Clock::now();
+  if (now >= next_purge_ || entries_.size() >= capacity_) purge_expired_locked(now);
+  if (auto it = entries_.find(key); it != entries_.end() && it->second.expires > now) co_return false;
+  if (entries_.size() >= capacity_) co_return make_error(Errc::limit_exceeded, "replay store is full");
+  entries_[key] = Entry{"1", now + ttl};
+  co_return true;
+}
+
 std::size_t MemoryNonceStore::size() const {
   std::lock_guard lock(mutex_);
   return entries_.size();

@@ -24,6 +24,10 @@ class NonceStore {
                                              std::chrono::seconds ttl) = 0;
   // Atomically reads and deletes `key`: the value if it existed and had not expired.
   virtual boost::asio::awaitable<Result<std::optional<std::string>>> take(const std::string& key) = 0;
+  // Records `key` for `ttl` if it is not already recorded: true on first use, false for a replay.
+  // Fails (Errc::unavailable / limit_exceeded) when the store cannot answer — callers must report
+  // that as an outage, never as a replay or as a first use.
+  virtual boost::asio::awaitable<Result<bool>> claim(const std::string& key, std::chrono::seconds ttl) = 0;
 };
 
 class MemoryNonceStore final : public NonceStore {
@@ -32,6 +36,7 @@ class MemoryNonceStore final : public NonceStore {
   boost::asio::awaitable<Status> put(const std::vector<std::string>& keys, const std::string& value,
                                      std::chrono::seconds ttl) override;
   boost::asio::awaitable<Result<std::optional<std::string>>> take(const std::string& key) override;
+  boost::asio::awaitable<Result<bool>> claim(const std::string& key, std::chrono::seconds ttl) override;
   std::size_t size() const;
 
  private:

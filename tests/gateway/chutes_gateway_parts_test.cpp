@@ -66,6 +66,21 @@ TEST(MemoryNonceStore, SingleUseExpiryAndCapacity) {
   EXPECT_FALSE(*run(ioc, short_lived.take("z")));
 }
 
+TEST(MemoryNonceStore, ClaimDetectsReplaysAndRefusesWhenFullInsteadOfEvicting) {
+  boost::asio::io_context ioc;
+  MemoryNonceStore store(2);
+  EXPECT_TRUE(*run(ioc, store.claim("a", std::chrono::seconds(60))));
+  EXPECT_FALSE(*run(ioc, store.claim("a", std::chrono::seconds(60)))) << "a replay must be detected";
+  EXPECT_TRUE(*run(ioc, store.claim("b", std::chrono::seconds(60))));
+  auto full = run(ioc, store.claim("c", std::chrono::seconds(60)));
+  ASSERT_FALSE(full) << "evicting a live entry would reopen its replay window";
+  EXPECT_EQ(full.error().code, Errc::limit_exceeded);
+  EXPECT_FALSE(*run(ioc, store.claim("a", std::chrono::seconds(60))));
+  MemoryNonceStore expiring;
+  EXPECT_TRUE(*run(ioc, expiring.claim("z", std::chrono::seconds(0))));
+  EXPECT_TRUE(*run(ioc, expiring.claim("z", std::chrono::seconds(60)))) << "an expired claim no longer blocks";
+}
+
 TEST(InstanceIdentity, KeyDirPersistsKeysWith0600AndRefusesReadableFiles) {
   const auto dir = std::filesystem::temp_directory_path() / ("e2ee-id-" + random_uuid_v4());
   auto first = load_or_create_identity(dir);

@@ -65,8 +65,11 @@ std::optional<std::string> CommandLine::value(std::string_view name) const {
 bool CommandLine::has(std::string_view name) const {
   const OptionSpec* spec = find(name);
   if (spec != nullptr && spec->value_name.empty()) {
+    if (auto it = given_.find(name); it != given_.end()) return true;  // the flag itself
+    // A switch from the environment is on only for exactly "true", as the reference proxy reads
+    // ALLOW_NON_CONFIDENTIAL and TLS_SELF_SIGNED: "TRUE", "1" or "yes" leave it off.
     auto v = value(name);
-    return v && truthy(*v);
+    return v && *v == "true";
   }
   return !values(name).empty();
 }

@@ -27,7 +27,7 @@ class CommandLine {
   // Parses argv. On error returns a one-line reason.
   std::optional<std::string> parse(int argc, const char* const* argv);
 
-  bool has(std::string_view name) const;          // flag given, or its env var set (switches: env "true"/"1")
+  bool has(std::string_view name) const;          // flag given, or its env var set (switches: env exactly "true")
   std::optional<std::string> value(std::string_view name) const;  // last value (flag, else env)
   std::vector<std::string> values(std::string_view name) const;   // all values (flags, else env)
   std::string help() const;

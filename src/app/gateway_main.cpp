@@ -9,7 +9,9 @@
 #include "app/runtime.hpp"
 #include "app/self_check_command.hpp"
 #include "common/json_text.hpp"
+#include "common/encoding.hpp"
 #include "gateway/chutes_gateway.hpp"
+#include "gateway/gateway_service.hpp"
 #include "gateway/instance_identity.hpp"
 #include "gateway/nonce_store.hpp"
 #include "gateway/redis_store.hpp"
@@ -29,6 +31,9 @@ std::vector<app::OptionSpec> option_specs() {
       {"--confidential", "true|false", "what /v1/models reports as confidential_compute: say true only inside a TEE", "", false, "false"},
       {"--key-dir", "DIR", "keep the instance key and id here (files 0600); without it keys are fresh on every start", "", false, ""},
       {"--nonces-per-discovery", "N", "nonces handed out per /e2e/instances call", "", false, "10"},
+      {"--replay-window", "SECONDS", "dstack v2: accepted clock skew of X-E2EE-Timestamp; nonces are remembered twice as long", "", false, "300"},
+      {"--allow-plaintext", "", "also forward chat requests that carry no E2EE headers (off: refused)", "", false, ""},
+      {"--tsm-dir", "DIR", "the configfs-tsm directory the TDX quote comes from", "", false, "/sys/kernel/config/tsm"},
       {"--redis", "URL", "shared nonce and replay state for several replicas: redis://[:password@]host[:port][/db]", "", false, "in memory"},
       {"--tls-cert", "FILE", "TLS certificate chain (PEM) for https listeners", "TLS_CERT", false, ""},
       {"--tls-key", "FILE", "TLS private key (PEM)", "TLS_KEY", false, ""},
@@ -148,7 +153,22 @@ int main(int argc, char** argv) {
   } else {
     nonces = std::make_unique<gateway::MemoryNonceStore>();
   }
-  gateway::ChutesGateway service(engine, *nonces, *identity, options);
+  gateway::ChutesGateway chutes_service(engine, *nonces, *identity, options);
+  auto field_keys = gateway::load_or_create_field_keys(key_dir);
+  if (!field_keys) return fail("field E2EE keys: " + field_keys.error().message);
+  gateway::QuoteSource quotes(cli.value("--tsm-dir").value_or("/sys/kernel/config/tsm"));
+  gateway::FieldGatewayOptions field_options;
+  field_options.backend = *backend;
+  field_options.models = options.models;
+  field_options.allow_plaintext = cli.has("--allow-plaintext");
+  try {
+    if (auto v = cli.value("--replay-window")) field_options.replay_window = std::chrono::seconds(std::stol(*v));
+  } catch (const std::exception&) {
+    return fail("--replay-window takes a number of seconds");
+  }
+  if (field_options.replay_window.count() <= 0) return fail("--replay-window must be positive");
+  gateway::FieldGateway field_service(engine, *nonces, *field_keys, quotes, field_options);
+  gateway::GatewayService service(chutes_service, field_service);
 
   http::ServerLimits limits;
   // The server's own errors in the Chutes API's shape, like every other gateway error.
@@ -166,17 +186,22 @@ int main(int argc, char** argv) {
     http::Listener l{u, u.tls ? listener_tls->context : nullptr};
     if (auto status = server.listen(l); !status) return fail("cannot listen on " + u.origin() + ": " + status.error().message);
   }
+  // Before the start line: whoever reads it may send SIGTERM at once.
+  app::ShutdownSignals signals(ioc, [&] {
+    boost::asio::co_spawn(ioc, server.shutdown(std::chrono::seconds(10)), [&](std::exception_ptr) { ioc.stop(); });
+  });
   std::string where;
   for (const auto& u : server.bound()) where += (where.empty() ? "" : ", ") + u.origin();
   std::printf("e2ee-gateway %s listening on %s; engine %s; chute %s; instance %s; ML-KEM-768 key sha256 %s; "
-              "confidential_compute=%s; keys %s; nonces %s\n",
+              "secp256k1 %s; ed25519 %s; TEE quotes %s; confidential_compute=%s; keys %s; nonces %s\n",
               E2EE_VERSION, where.c_str(), backend->origin().c_str(), options.chute_id.c_str(),
-              identity->instance_id.c_str(), identity->fingerprint.c_str(), options.confidential ? "true" : "false",
-              key_dir ? ("kept in " + key_dir->string()).c_str() : "fresh (no --key-dir)", store_description.c_str());
+              identity->instance_id.c_str(), identity->fingerprint.c_str(),
+              gateway::checksum_address(field_keys->ecdsa.ethereum_address()).c_str(),
+              hex_encode(field_keys->ed25519.public_raw()).c_str(), quotes.available() ? "configfs-tsm" : "unavailable (not in a TEE)",
+              options.confidential ? "true" : "false", key_dir ? ("kept in " + key_dir->string()).c_str() : "fresh (no --key-dir)",
+              store_description.c_str());
   std::fflush(stdout);
 
-  app::run_until_signalled(ioc, threads, [&] {
-    boost::asio::co_spawn(ioc, server.shutdown(std::chrono::seconds(10)), [&](std::exception_ptr) { ioc.stop(); });
-  });
+  app::run_io(ioc, threads);
   return 0;
 }

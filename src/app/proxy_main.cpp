@@ -15,6 +15,7 @@
 #include "http/server.hpp"
 #include "http/tls.hpp"
 #include "proxy/chutes/chutes_provider.hpp"
+#include "proxy/field/field_provider.hpp"
 #include "proxy/proxy_service.hpp"
 
 using namespace e2ee;
@@ -24,12 +25,40 @@ namespace {
 std::vector<app::OptionSpec> option_specs() {
   return {
       {"--listen", "URL", "where clients connect: https://HOST:PORT (TLS) or http://HOST:PORT (plain, e.g. for local containers)", "", true, "https://127.0.0.1:8443"},
-      {"--provider", "NAME", "the E2EE protocol to speak: chutes", "", false, "chutes"},
-      {"--upstream", "URL", "the provider's API base (Chutes: /e2e/instances and /e2e/invoke)", "", false, "https://api.chutes.ai"},
-      {"--models-upstream", "URL", "where GET /v1/models and model resolution go (Chutes)", "", false, "https://llm.chutes.ai"},
+      {"--provider", "NAME",
+       "the E2EE protocol to speak: chutes (whole-request ML-KEM envelopes), venice (Venice AI), nearai (NEAR AI Cloud) "
+       "or dstack (Phala dstack vllm-proxy, and e2ee-gateway)",
+       "", false, "chutes"},
+      {"--upstream", "URL",
+       "the provider's API base: chutes https://api.chutes.ai, venice https://api.venice.ai, nearai "
+       "https://cloud-api.near.ai; dstack has no default (the vllm-proxy or e2ee-gateway to use)",
+       "", false, "per provider"},
+      {"--models-upstream", "URL", "where GET /v1/models (and Chutes' model resolution) go", "", false,
+       "https://llm.chutes.ai for chutes, else --upstream"},
       {"--upstream-ca", "FILE", "extra CA certificate(s) trusted for upstream TLS, besides the system store and SSL_CERT_FILE", "", true, ""},
       {"--api-key", "KEY", "provider API key used only for requests that carry none of their own", "E2EE_API_KEY", false, ""},
       {"--allow-non-confidential", "", "also send to models that do not run in confidential compute (TEE)", "ALLOW_NON_CONFIDENTIAL", false, ""},
+      {"--nearai-signing-algo", "ALGO", "nearai: the key type, ecdsa (secp256k1, AES-GCM) or ed25519", "", false, "ecdsa"},
+      {"--nearai-encryption-version", "N",
+       "nearai with ed25519: 1 (NaCl box) or 2 (HKDF + XChaCha20-Poly1305), sent as X-Encryption-Version", "", false, "2"},
+      {"--nearai-encrypt-all-fields", "BOOL",
+       "nearai: send X-Encrypt-All-Fields so tool definitions, tool calls, names and refusals are encrypted too; "
+       "false leaves them in plaintext",
+       "", false, "true"},
+      {"--dstack-signing-algo", "ALGO", "dstack: the key type, ecdsa (secp256k1) or ed25519 (X25519), both with AES-GCM", "", false,
+       "ecdsa"},
+      {"--dstack-version", "N",
+       "dstack: 2 (per-field AAD, X-E2EE-Nonce and X-E2EE-Timestamp replay protection) or 1 (no AAD, as NEAR)", "", false, "2"},
+      {"--dstack-encrypt-all-fields", "",
+       "dstack: also encrypt tool definitions and tool calls (X-Encrypt-All-Fields; e2ee-gateway understands it, Phala's "
+       "vllm-proxy does not and would hand the ciphertext to the model)",
+       "", false, ""},
+      {"--allow-missing-quote", "",
+       "nearai, dstack: trust a model key whose attestation report has no TDX quote (a gateway you run yourself outside a "
+       "TEE); the key is then bound to nothing",
+       "E2EE_ALLOW_MISSING_QUOTE", false, ""},
+      {"--session-ttl", "SECONDS", "venice, nearai, dstack: how long one key pair and attested model key are used before "
+       "attesting again", "", false, "3600"},
       {"--tls-cert", "FILE", "TLS certificate chain (PEM) for https listeners", "TLS_CERT", false, ""},
       {"--tls-key", "FILE", "TLS private key (PEM) for --tls-cert", "TLS_KEY", false, ""},
       {"--tls-ca", "FILE", "CA certificate appended to the served chain", "TLS_CA", false, ""},
@@ -78,11 +107,65 @@ int main(int argc, char** argv) {
   if (auto error = app::configure_logging(cli)) return fail(*error);
 
   const std::string provider_name = cli.value("--provider").value_or("chutes");
-  if (provider_name != "chutes") return fail("provider '" + provider_name + "' is not available in this build (chutes)");
-  auto upstream = url_option(cli, "--upstream", "https://api.chutes.ai");
-  auto models_upstream = url_option(cli, "--models-upstream", "https://llm.chutes.ai");
+  const char* default_upstream = nullptr;
+  if (provider_name == "chutes") default_upstream = "https://api.chutes.ai";
+  else if (provider_name == "venice") default_upstream = "https://api.venice.ai";
+  else if (provider_name == "nearai") default_upstream = "https://cloud-api.near.ai";
+  else if (provider_name == "dstack") default_upstream = "";
+  else return fail("unknown --provider '" + provider_name + "' (chutes, venice, nearai or dstack)");
+  if (provider_name == "dstack" && !cli.value("--upstream"))
+    return fail("--provider dstack needs --upstream URL (the dstack vllm-proxy or e2ee-gateway to talk to)");
+  auto upstream = url_option(cli, "--upstream", default_upstream);
   if (!upstream) return fail(upstream.error().message);
+  auto models_upstream = provider_name == "chutes" || cli.value("--models-upstream")
+                             ? url_option(cli, "--models-upstream", "https://llm.chutes.ai")
+                             : upstream;
   if (!models_upstream) return fail(models_upstream.error().message);
+
+  proxy::field::FieldOptions field_options;
+  field_options.upstream = *upstream;
+  field_options.models_upstream = *models_upstream;
+  field_options.allow_missing_quote = cli.has("--allow-missing-quote");
+  {
+    auto algo_option = [&](const char* name, protocol::field::Algo& out) -> std::optional<std::string> {
+      const std::string v = cli.value(name).value_or("ecdsa");
+      if (v == "ecdsa") out = protocol::field::Algo::ecdsa;
+      else if (v == "ed25519") out = protocol::field::Algo::ed25519;
+      else return std::string(name) + " must be ecdsa or ed25519";
+      return std::nullopt;
+    };
+    auto version_option = [&](const char* name, int& out) -> std::optional<std::string> {
+      const std::string v = cli.value(name).value_or("2");
+      if (v == "1") out = 1;
+      else if (v == "2") out = 2;
+      else return std::string(name) + " must be 1 or 2";
+      return std::nullopt;
+    };
+    std::optional<std::string> problem;
+    if (provider_name == "venice") {
+      field_options.kind = proxy::field::ProviderKind::venice;
+    } else if (provider_name == "nearai") {
+      field_options.kind = proxy::field::ProviderKind::nearai;
+      if (!problem) problem = algo_option("--nearai-signing-algo", field_options.algo);
+      if (!problem) problem = version_option("--nearai-encryption-version", field_options.version);
+      const std::string all = cli.value("--nearai-encrypt-all-fields").value_or("true");
+      if (app::truthy(all)) field_options.encrypt_all_fields = true;
+      else if (all == "false" || all == "0" || all == "no") field_options.encrypt_all_fields = false;
+      else problem = "--nearai-encrypt-all-fields must be true or false";
+    } else if (provider_name == "dstack") {
+      field_options.kind = proxy::field::ProviderKind::dstack;
+      if (!problem) problem = algo_option("--dstack-signing-algo", field_options.algo);
+      if (!problem) problem = version_option("--dstack-version", field_options.version);
+      field_options.encrypt_all_fields = cli.has("--dstack-encrypt-all-fields");
+    }
+    if (problem) return fail(*problem);
+    try {
+      if (auto v = cli.value("--session-ttl")) field_options.session_ttl = std::chrono::seconds(std::stol(*v));
+    } catch (const std::exception&) {
+      return fail("--session-ttl takes a number of seconds");
+    }
+    if (field_options.session_ttl.count() <= 0) return fail("--session-ttl must be positive");
+  }
 
   std::vector<http::Url> listen_urls;
   auto listen_values = cli.values("--listen");
@@ -132,11 +215,13 @@ int main(int argc, char** argv) {
   chutes.allow_non_confidential = cli.has("--allow-non-confidential");
   chutes.gzip_level = gzip_level;
   chutes.discoveries_per_minute = discoveries;
-  proxy::chutes::ChutesProvider provider(ioc.get_executor(), client, chutes);
+  std::unique_ptr<proxy::Provider> provider;
+  if (provider_name == "chutes") provider = std::make_unique<proxy::chutes::ChutesProvider>(ioc.get_executor(), client, chutes);
+  else provider = std::make_unique<proxy::field::FieldProvider>(ioc.get_executor(), client, field_options);
 
   proxy::ProxyOptions proxy_options;
   if (auto key = cli.value("--api-key"); key && !key->empty()) proxy_options.default_api_key = *key;
-  proxy::ProxyService service(provider, proxy_options);
+  proxy::ProxyService service(*provider, proxy_options);
 
   http::ServerLimits limits;
   // The server's own errors (body too large, malformed request) in the dialect the path implies.
@@ -158,20 +243,31 @@ int main(int argc, char** argv) {
     if (auto status = server.listen(l); !status) return fail("cannot listen on " + u.origin() + ": " + status.error().message);
   }
 
+  // Before the start line: whoever reads it may send SIGTERM at once.
+  app::ShutdownSignals signals(ioc, [&] {
+    boost::asio::co_spawn(ioc, server.shutdown(std::chrono::seconds(10)), [&](std::exception_ptr) { ioc.stop(); });
+  });
   std::string where;
   for (const auto& u : server.bound()) where += (where.empty() ? "" : ", ") + u.origin();
-  std::printf("e2ee-proxy %s listening on %s; provider chutes via %s (models: %s)%s%s\n", E2EE_VERSION, where.c_str(),
-              upstream->origin().c_str(), models_upstream->origin().c_str(),
+  std::string provider_detail;
+  if (provider_name == "nearai" || provider_name == "dstack") {
+    // NEAR's version applies to ed25519 only; dstack's to both.
+    const bool versioned = provider_name == "dstack" || field_options.algo == protocol::field::Algo::ed25519;
+    provider_detail = std::string(", ") + std::string(protocol::field::algo_name(field_options.algo)) +
+                      (versioned ? " v" + std::to_string(field_options.version) : std::string()) +
+                      (field_options.encrypt_all_fields ? ", all fields" : "");
+  }
+  std::printf("e2ee-proxy %s listening on %s; provider %s%s via %s (models: %s)%s%s%s\n", E2EE_VERSION, where.c_str(),
+              provider_name.c_str(), provider_detail.c_str(), upstream->origin().c_str(), models_upstream->origin().c_str(),
               listener_tls ? ("; TLS " + listener_tls->mode + ", certificate sha256 " + listener_tls->fingerprint).c_str() : "",
-              chutes.allow_non_confidential ? "; NON-CONFIDENTIAL MODELS ALLOWED" : "");
+              provider_name == "chutes" && chutes.allow_non_confidential ? "; NON-CONFIDENTIAL MODELS ALLOWED" : "",
+              provider_name != "chutes" && field_options.allow_missing_quote ? "; KEYS WITHOUT A TDX QUOTE ALLOWED" : "");
   if (listener_tls && !listener_tls->certificate_file.empty())
     std::printf("  trust it: curl --cacert %s | NODE_EXTRA_CA_CERTS=%s | SSL_CERT_FILE=%s\n",
                 listener_tls->certificate_file.c_str(), listener_tls->certificate_file.c_str(),
                 listener_tls->certificate_file.c_str());
   std::fflush(stdout);
 
-  app::run_until_signalled(ioc, threads, [&] {
-    boost::asio::co_spawn(ioc, server.shutdown(std::chrono::seconds(10)), [&](std::exception_ptr) { ioc.stop(); });
-  });
+  app::run_io(ioc, threads);
   return 0;
 }

@@ -26,21 +26,33 @@ std::optional<std::string> configure_logging(const CommandLine& cli) {
   return std::nullopt;
 }
 
-void run_until_signalled(boost::asio::io_context& ioc, unsigned threads, std::function<void()> on_signal) {
-  boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
-  std::function<void(const boost::system::error_code&, int)> handler;
+struct ShutdownSignals::Impl {
+  Impl(boost::asio::io_context& ioc, std::function<void()> on_signal) : signals(ioc, SIGINT, SIGTERM), callback(std::move(on_signal)) {}
+  void arm() {
+    signals.async_wait([this](const boost::system::error_code& ec, int signo) {
+      if (ec) return;
+      if (++received > 1) {
+        log::warn("second signal: exiting immediately");
+        std::_Exit(1);
+      }
+      log::info("shutting down", {{"signal", signo}});
+      callback();
+      arm();
+    });
+  }
+  boost::asio::signal_set signals;
+  std::function<void()> callback;
   int received = 0;
-  handler = [&](const boost::system::error_code& ec, int signo) {
-    if (ec) return;
-    if (++received > 1) {
-      log::warn("second signal: exiting immediately");
-      std::_Exit(1);
-    }
-    log::info("shutting down", {{"signal", signo}});
-    on_signal();
-    signals.async_wait(handler);
-  };
-  signals.async_wait(handler);
+};
+
+ShutdownSignals::ShutdownSignals(boost::asio::io_context& ioc, std::function<void()> on_signal)
+    : impl_(std::make_unique<Impl>(ioc, std::move(on_signal))) {
+  impl_->arm();
+}
+
+ShutdownSignals::~ShutdownSignals() = default;
+
+void run_io(boost::asio::io_context& ioc, unsigned threads) {
   std::vector<std::thread> pool;
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
   ioc.run();

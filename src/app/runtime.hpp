@@ -19,9 +19,21 @@ namespace e2ee::app {
 // Applies --log-level/--log-format; returns an error line for an invalid value.
 std::optional<std::string> configure_logging(const CommandLine& cli);
 
-// Runs `ioc` on `threads` threads until it stops. On SIGINT/SIGTERM, calls `on_signal` (which
-// should shut the servers down and let the context run out of work); a second signal exits at once.
-void run_until_signalled(boost::asio::io_context& ioc, unsigned threads, std::function<void()> on_signal);
+// SIGINT/SIGTERM handling: on the first signal `on_signal` runs (it should shut the servers down
+// and let the context run out of work); a second signal exits at once. Construct it before the
+// start line is printed: whoever reads that line may signal straight away.
+class ShutdownSignals {
+ public:
+  ShutdownSignals(boost::asio::io_context& ioc, std::function<void()> on_signal);
+  ~ShutdownSignals();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Runs `ioc` on `threads` threads until it stops.
+void run_io(boost::asio::io_context& ioc, unsigned threads);
 
 // How the TLS listener's certificate was obtained, for the start-up line and trust hints.
 struct ListenerTls {

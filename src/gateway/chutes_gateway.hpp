@@ -40,7 +40,8 @@ class ChutesGateway {
  public:
   ChutesGateway(http::Client& engine, NonceStore& nonces, InstanceIdentity& identity, ChutesGatewayOptions options);
 
-  boost::asio::awaitable<void> handle(http::Request& request, http::ResponseWriter& writer);
+  // Handles GET /v1/models and /e2e/*; false when the route is not one of them.
+  boost::asio::awaitable<bool> handle(http::Request& request, http::ResponseWriter& writer, int& status);
 
  private:
   boost::asio::awaitable<int> models(http::ResponseWriter& writer);

@@ -25,8 +25,11 @@ std::optional<std::string> extract_api_key(const http::Headers& headers, const s
   if (auto key = headers.get("x-api-key"); key && !key->empty()) return std::string(*key);
   if (auto auth = headers.get("Authorization"); auth && !auth->empty()) {
     std::string_view v = *auth;
-    if (v.size() > 7 && http::iequals(v.substr(0, 7), "Bearer ")) v.remove_prefix(7);
     while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+    // "Bearer <key>" in any case, or a raw key; "Bearer" with nothing after it is no key at all.
+    if (v.size() >= 6 && http::iequals(v.substr(0, 6), "Bearer") && (v.size() == 6 || v[6] == ' ')) v.remove_prefix(6);
+    while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+    while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
     if (!v.empty()) return std::string(v);
   }
   return fallback;

@@ -41,8 +41,10 @@ TEST(CommandLine, SwitchFromEnvironmentNeedsTrue) {
   auto cli = make();
   const char* argv[] = {"prog"};
   ASSERT_FALSE(cli.parse(1, argv));
-  ::setenv("E2EE_TEST_ALLOW", "false", 1);
-  EXPECT_FALSE(cli.has("--allow"));
+  for (const char* off : {"false", "TRUE", "1", "yes", ""}) {
+    ::setenv("E2EE_TEST_ALLOW", off, 1);
+    EXPECT_FALSE(cli.has("--allow")) << "'" << off << "' must not enable it (the reference reads exactly \"true\")";
+  }
   ::setenv("E2EE_TEST_ALLOW", "true", 1);
   EXPECT_TRUE(cli.has("--allow"));
   ::unsetenv("E2EE_TEST_ALLOW");

@@ -107,6 +107,13 @@ TEST(ApiKey, PrefersXApiKeyThenBearerThenFallback) {
   EXPECT_EQ(extract_api_key(h, std::nullopt), "cpk_lower");
   h.set("Authorization", "cpk_raw");
   EXPECT_EQ(extract_api_key(h, std::nullopt), "cpk_raw");
+  for (const char* empty : {"Bearer", "Bearer ", "bearer   ", "  "}) {
+    h.set("Authorization", empty);
+    EXPECT_EQ(extract_api_key(h, std::nullopt), std::nullopt) << "'" << empty << "' carries no key";
+    EXPECT_EQ(extract_api_key(h, std::string("fallback")), "fallback");
+  }
+  h.set("Authorization", "Bearertoken");
+  EXPECT_EQ(extract_api_key(h, std::nullopt), "Bearertoken") << "a raw key that merely starts with the word";
   h.set("x-api-key", "sk-ant");
   EXPECT_EQ(extract_api_key(h, std::nullopt), "sk-ant");
 }

@@ -11,8 +11,13 @@
 //                                          eph32 ‖ iv12 ‖ ct ‖ tag16          (dstack Ed25519)
 //   ed25519_box      NaCl crypto_box (XChaCha20 box; XSalsa20 accepted on open):
 //                                          eph32 ‖ nonce24 ‖ mac16 ‖ ct       (NEAR Ed25519 v1)
+//                    (the box key is HChaCha20/HSalsa20 of the X25519 secret: no HKDF, no AAD)
 //   ed25519_xchacha  X25519 → HKDF-SHA256(info "ed25519_encryption") → XChaCha20-Poly1305:
 //                                          eph32 ‖ nonce24 ‖ ct ‖ tag16       (NEAR Ed25519 v2)
+//
+// Ed25519 keys enter X25519 as near-phala-protocol.md §4.2 says: an own seed as
+// clamp(SHA-512(seed)[0:32]), a peer's public key through the birational map; the ephemeral keys
+// inside envelopes are raw X25519 keys. Test-only deterministic sealing: envelope_detail.hpp.
 
 #include <array>
 #include <cstdint>
@@ -45,9 +50,9 @@ class KeyPair {
   Algo algo() const noexcept;
   // As the protocols publish keys: ecdsa 64 bytes X‖Y (dstack signing_public_key); ed25519 32 bytes.
   Bytes public_raw() const;
-  // ecdsa only: 65 bytes 04 ‖ X ‖ Y (Venice's headers).
+  // ecdsa only: 65 bytes 04 ‖ X ‖ Y (Venice's headers). Empty for ed25519.
   Bytes public_uncompressed() const;
-  // ecdsa only: the Ethereum address, keccak256(X‖Y)[12..32].
+  // ecdsa only: the Ethereum address, keccak256(X‖Y)[12..32]. All zero for ed25519.
   std::array<std::uint8_t, 20> ethereum_address() const;
 
  private:
@@ -57,9 +62,13 @@ class KeyPair {
   friend struct KeyAccess;
 };
 
-// A peer's public key, validated before any use: ecdsa accepts 65-byte uncompressed, 64-byte X‖Y
-// and 33-byte compressed points and rejects points off the curve; ed25519 accepts 32 bytes that
-// are a valid Ed25519 point convertible to X25519 (small-order and non-canonical keys refused).
+// A peer's public key, validated before any use: ecdsa accepts 65-byte uncompressed (04 prefix)
+// and 64-byte X‖Y points and rejects points off the curve, other prefixes and 33-byte compressed
+// points (Errc::invalid_key: no protocol here sends them, dstack's reference fails on them only
+// while encrypting the response — risk R1 — and Venice documents them as "Invalid public key");
+// ed25519 accepts 32 bytes that are a valid Ed25519 point convertible to X25519 (small-order,
+// mixed-order and non-canonical encodings refused with Errc::invalid_key). Other lengths are
+// Errc::invalid_length.
 class PeerKey {
  public:
   static Result<PeerKey> parse(Algo algo, ByteView raw);
@@ -81,12 +90,15 @@ class PeerKey {
 };
 
 // Encrypts fields to one recipient. By default each envelope gets a fresh ephemeral key (Venice,
-// NEAR); `one_ephemeral` reuses one per Sealer, as dstack does per response.
+// NEAR); `one_ephemeral` reuses one per Sealer, as dstack does per response (each envelope still
+// gets a fresh random nonce). Not safe for concurrent use: one Sealer per request or stream.
 class Sealer {
  public:
   Sealer(Scheme scheme, PeerKey recipient, bool one_ephemeral = false);
   ~Sealer();
-  // Hex envelope of `plaintext`, authenticated with `aad` (schemes without AAD require it empty).
+  // Lower-case hex envelope of `plaintext`, authenticated with `aad`. ed25519_box has no AAD and
+  // requires it empty (Errc::invalid_argument); so does a recipient of the other algorithm.
+  // The ephemeral key is made on first use (one_ephemeral) or per call.
   Result<std::string> seal_hex(ByteView plaintext, ByteView aad = {});
 
  private:
@@ -94,8 +106,14 @@ class Sealer {
   std::unique_ptr<Impl> impl_;
 };
 
-// Opens a hex envelope addressed to `own`. Errors: not hex / too short (Errc::malformed), a bad
-// ephemeral key (Errc::invalid_key), a failed tag (Errc::authentication_failed).
+// Opens a hex envelope addressed to `own` (hex in either case; no whitespace, no "0x"). Errors:
+// not hex / too short (Errc::malformed), a bad ephemeral key — off the curve, a prefix other
+// than 04, a small-order X25519 point, a non-canonical X25519 encoding (bit 255 set or u ≥ p,
+// which RFC 7748 receivers silently reduce, so one envelope would have several valid
+// encodings) (Errc::invalid_key) —, a failed tag
+// (Errc::authentication_failed), a scheme of the other algorithm or AAD given to ed25519_box
+// (Errc::invalid_argument). ed25519_box tries the XChaCha20 box first, then the XSalsa20 box
+// (PyNaCl clients), as NEAR's server does. Messages never contain key or plaintext bytes.
 Result<Bytes> open_hex(Scheme scheme, const KeyPair& own, std::string_view hex, ByteView aad = {});
 
 // The smallest envelope of `scheme`, in bytes (ecdsa 93, ed25519_aes_gcm 60, box 72, xchacha 72).

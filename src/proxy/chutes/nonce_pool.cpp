@@ -121,8 +121,12 @@ boost::asio::awaitable<std::variant<Lease, ProxyError>> NoncePools::acquire(std:
                                                                            std::uint64_t affinity) {
   const std::string user = user_of(api_key);
   const std::string pool_key = user + '\n' + std::string(chute_id);
-  // Two rounds: take from the pool, else wait for one discovery and take again.
-  for (int round = 0; round < 2; ++round) {
+  // Take from the pool, else wait for a discovery and try again. Under a burst, other requests
+  // may drain a fresh batch before this one gets back to it, so a few rounds are allowed; each
+  // round that starts a discovery spends one of the user's paced discoveries, so the bound also
+  // keeps one request from using up the rate window.
+  constexpr int kRounds = 4;
+  for (int round = 0; round < kRounds; ++round) {
     std::shared_ptr<AsyncEvent> wait_for;
     std::shared_ptr<std::optional<ProxyError>> outcome;
     {
@@ -153,7 +157,9 @@ boost::asio::awaitable<std::variant<Lease, ProxyError>> NoncePools::acquire(std:
     if (*outcome) co_return **outcome;
   }
   co_return ProxyError{503, "upstream_error", "no_nonces",
-                       "no nonces available for chute " + std::string(chute_id) + " after a fresh discovery", 0};
+                       "no nonces available for chute " + std::string(chute_id) +
+                           ": every fresh batch was used up by concurrent requests; retry shortly",
+                       2};
 }
 
 boost::asio::awaitable<void> NoncePools::run_discovery(std::string pool_key, std::string api_key, std::string chute_id) {

@@ -8,6 +8,11 @@
 //   POST /tokenize                               ({"count": …}, a whitespace-token estimate)
 // In echo mode (the default) the reply quotes the last user message, which makes the demo show
 // that the engine — and only the engine — saw the plaintext. It logs nothing about requests.
+//
+// --bench (for bench/run-proxy) lets each request choose its stream: max_tokens content chunks,
+// bench_chunk_interval_us apart, and stamps each chunk's content with "@" and this process's
+// CLOCK_MONOTONIC time in ns, read just before the chunk is written. One engine then serves every
+// stream shape of a run, and the load generator measures per-chunk latency from the stamps.
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -33,7 +38,20 @@ struct EngineOptions {
   std::string reply;            // fixed reply; empty = echo mode
   std::size_t chunks = 0;       // stream chunks; 0 = one per word of the reply
   std::chrono::microseconds interval{0};
+  bool bench = false;           // per-request chunks and pace, stamped chunks
 };
+
+// steady_clock is CLOCK_MONOTONIC on Linux, the clock e2ee-bench-load reads on receipt.
+std::string stamp_now() {
+  return "@" + std::to_string(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  std::chrono::steady_clock::now().time_since_epoch())
+                                  .count());
+}
+
+std::int64_t int_member(const json::object& body, std::string_view name, std::int64_t fallback) {
+  const auto* v = body.if_contains(name);
+  return v != nullptr && v->is_int64() && v->as_int64() >= 0 ? v->as_int64() : fallback;
+}
 
 std::string last_user_text(const json::value& body) {
   const auto* messages = body.is_object() ? body.as_object().if_contains("messages") : nullptr;
@@ -169,13 +187,26 @@ class Engine {
       const std::string first = chunk(json::object{{"role", "assistant"}, {"content", ""}}, nullptr);
       if (!co_await writer.write(first)) co_return;
     }
-    for (const auto& piece : split_reply(text, options_.chunks)) {
-      if (options_.interval.count() > 0) {
-        timer.expires_after(options_.interval);
-        co_await timer.async_wait(net::use_awaitable);
+    if (options_.bench) {
+      const auto count = static_cast<std::size_t>(int_member(body, "max_tokens", static_cast<std::int64_t>(options_.chunks)));
+      const std::chrono::microseconds pace(int_member(body, "bench_chunk_interval_us", options_.interval.count()));
+      for (std::size_t i = 0; i < count; ++i) {
+        if (pace.count() > 0) {
+          timer.expires_after(pace);
+          co_await timer.async_wait(net::use_awaitable);
+        }
+        const std::string data = chunk(json::object{{"content", stamp_now()}}, nullptr);
+        if (!co_await writer.write(data)) co_return;
       }
-      const std::string data = chunk(json::object{{"content", piece}}, nullptr);
-      if (!co_await writer.write(data)) co_return;
+    } else {
+      for (const auto& piece : split_reply(text, options_.chunks)) {
+        if (options_.interval.count() > 0) {
+          timer.expires_after(options_.interval);
+          co_await timer.async_wait(net::use_awaitable);
+        }
+        const std::string data = chunk(json::object{{"content", piece}}, nullptr);
+        if (!co_await writer.write(data)) co_return;
+      }
     }
     const std::string last = chunk(json::object{}, "stop");
     if (!co_await writer.write(last)) co_return;
@@ -206,6 +237,9 @@ int main(int argc, char** argv) {
                         {"--chunks", "N", "stream the reply in N chunks (0 = one per word)", "", false, "0"},
                         {"--chunk-interval-us", "N", "pause between stream chunks, microseconds", "", false, "0"},
                         {"--threads", "N", "worker threads", "", false, "1"},
+                        {"--bench", "", "streams of max_tokens chunks, bench_chunk_interval_us apart (per request), each "
+                                        "chunk's content '@' + its CLOCK_MONOTONIC write time in ns (bench/run-proxy)",
+                         "", false, ""},
                         {"--help", "", "this text", "", false, ""}});
   if (auto error = cli.parse(argc, argv)) {
     std::fprintf(stderr, "e2ee-bench-engine: %s\n", error->c_str());
@@ -218,6 +252,7 @@ int main(int argc, char** argv) {
   EngineOptions options;
   options.model = cli.value("--model").value_or(options.model);
   options.reply = cli.value("--reply").value_or("");
+  options.bench = cli.has("--bench");
   unsigned threads = 1;
   try {
     options.chunks = std::stoul(cli.value("--chunks").value_or("0"));
@@ -245,12 +280,14 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  // Before the start line: whoever reads it may send SIGTERM at once.
+  app::ShutdownSignals signals(ioc, [&] {
+    net::co_spawn(ioc, server.shutdown(std::chrono::seconds(2)), [&](std::exception_ptr) { ioc.stop(); });
+  });
   std::string where;
   for (const auto& u : server.bound()) where += (where.empty() ? "" : ", ") + u.origin();
   std::printf("e2ee-bench-engine listening on %s; model %s\n", where.c_str(), options.model.c_str());
   std::fflush(stdout);
-  app::run_until_signalled(ioc, threads, [&] {
-    net::co_spawn(ioc, server.shutdown(std::chrono::seconds(2)), [&](std::exception_ptr) { ioc.stop(); });
-  });
+  app::run_io(ioc, threads);
   return 0;
 }

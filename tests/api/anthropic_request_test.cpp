@@ -428,3 +428,30 @@ TEST(AnthropicRequest, FinalAssistantWithOnlyThinkingIsDropped) {
 }
 
 }  // namespace
+
+namespace e2ee::api::anthropic {
+namespace {
+
+// With thinking.display "omitted", our answers put the reasoning into the thinking block's
+// signature; Claude Code echoes the block back and the reasoning must reach the engine again.
+TEST(AnthropicRequestOmittedThinking, ReasoningCarriedInOurSignatureReturnsAsReasoningContent) {
+  const std::string body =
+      R"({"model":"m","max_tokens":10,"messages":[{"role":"user","content":"q"},)"
+      R"({"role":"assistant","content":[{"type":"thinking","thinking":"","signature":"e2ee-proxy-reasoning-v1:c2VjcmV0IHBsYW4="},)"
+      R"({"type":"tool_use","id":"t1","name":"Bash","input":{"command":"ls"}}]},)"
+      R"({"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"ok"}]}]})";
+  auto r = to_chat_request(body, RequestOptions{});
+  ASSERT_TRUE(std::holds_alternative<TranslatedRequest>(r));
+  const std::string& chat = std::get<TranslatedRequest>(r).chat_json;
+  EXPECT_NE(chat.find(R"("reasoning_content":"secret plan")"), std::string::npos) << chat;
+  EXPECT_EQ(chat.find("e2ee-proxy-reasoning-v1"), std::string::npos) << "a signature is never forwarded";
+  // Anthropic's own (opaque) signatures carry nothing we can read: nothing is invented.
+  std::string foreign = body;
+  foreign.replace(foreign.find("e2ee-proxy-reasoning-v1:c2VjcmV0IHBsYW4="), 40, "EqQBCkYIBxgCKkDanthropicopaquesignature=");
+  auto f = to_chat_request(foreign, RequestOptions{});
+  ASSERT_TRUE(std::holds_alternative<TranslatedRequest>(f));
+  EXPECT_EQ(std::get<TranslatedRequest>(f).chat_json.find("reasoning_content"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace e2ee::api::anthropic

@@ -77,8 +77,15 @@ TEST(InvokeErrors, OurGatewaysSealedEngineErrorIsDecryptedForTheClient) {
   auto sealed = protocol::chutes::seal_response(response_key.encapsulation_key(), as_bytes(engine_error));
   ASSERT_TRUE(sealed);
   const auto e = map_invoke_error(400, "{\"detail\":\"" + base64_encode(*sealed) + "\"}", &response_key);
-  EXPECT_EQ(e.code, "engine_rejected_request");
+  EXPECT_EQ(e.status, 400);
+  EXPECT_EQ(e.code, "context_length_exceeded") << "clients key compaction off this code";
   EXPECT_NE(e.message.find("maximum context length is 4096"), std::string::npos) << e.message;
+  // Another engine error keeps its status class and message.
+  const std::string busy = R"({"error":{"message":"queue full","type":"ServiceUnavailableError","code":503}})";
+  auto sealed_busy = protocol::chutes::seal_response(response_key.encapsulation_key(), as_bytes(busy));
+  const auto e503 = map_invoke_error(503, "{\"detail\":\"" + base64_encode(*sealed_busy) + "\"}", &response_key);
+  EXPECT_EQ(e503.status, 503);
+  EXPECT_NE(e503.message.find("queue full"), std::string::npos);
   // Another request's key cannot open it: the generic explanation comes back instead.
   const auto other = crypto::mlkem768::DecapsulationKey::generate();
   EXPECT_EQ(map_invoke_error(400, "{\"detail\":\"" + base64_encode(*sealed) + "\"}", &other).code, "instance_rejected_request");

@@ -1,5 +1,7 @@
 #include "api/anthropic/detail.hpp"
 
+#include "common/encoding.hpp"
+
 #include <algorithm>
 
 namespace e2ee::api::anthropic {
@@ -20,6 +22,17 @@ ApiError to_anthropic_error(ApiError error) {
 }
 
 namespace detail {
+
+std::string reasoning_signature(std::string_view reasoning) {
+  return std::string(kReasoningSignaturePrefix) + base64_encode(as_bytes(reasoning));
+}
+
+std::optional<std::string> reasoning_from_signature(std::string_view signature) {
+  if (signature.substr(0, kReasoningSignaturePrefix.size()) != kReasoningSignaturePrefix) return std::nullopt;
+  auto bytes = base64_decode(signature.substr(kReasoningSignaturePrefix.size()));
+  if (!bytes) return std::nullopt;
+  return std::string(bytes->begin(), bytes->end());
+}
 
 namespace {
 bool token_char(char c) {

@@ -20,6 +20,15 @@ inline void put_string(std::string& out, std::string_view text) { out += json_te
 // id stays a plain token), or "msg_<fallback>" when the engine gave none.
 std::string message_id(std::string_view engine_id, std::string_view fallback_id);
 
+// With thinking.display "omitted" (Claude Code's default) the client gets thinking blocks with no
+// text and echoes them back on the next turn, so the model's reasoning would be lost between
+// turns of a tool loop. The block's `signature` is the one field a client returns untouched, and
+// only this proxy reads it back, so the reasoning rides there: prefix + base64(text).
+inline constexpr std::string_view kReasoningSignaturePrefix = "e2ee-proxy-reasoning-v1:";
+std::string reasoning_signature(std::string_view reasoning);
+// The reasoning carried by such a signature, or nullopt for any other signature.
+std::optional<std::string> reasoning_from_signature(std::string_view signature);
+
 // "toolu_<message id tail>_<n>" for a tool call the engine gave no id.
 std::string tool_use_id(std::string_view message_id, int n);
 

@@ -150,6 +150,7 @@ class StreamTranslator {
   std::vector<std::string> stop_sequences_;
   std::vector<ToolName> tool_names_;
   bool omit_thinking_;
+  std::string omitted_thinking_;  // display "omitted": the text of the open thinking block, for its signature
   std::int64_t estimated_input_tokens_;
   std::string fallback_id_;
 

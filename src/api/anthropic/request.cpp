@@ -473,8 +473,12 @@ std::optional<ApiError> Translator::read_assistant(const RawValue& content, cons
         if (!text) return invalid(p + ".text", "must be a string");
         texts.push_back(std::move(*text));
       } else if (type == "thinking") {
-        // The signature only Anthropic can verify is never forwarded.
-        if (auto text = block.get_string("thinking"); text && !text->empty()) thinking.push_back(std::move(*text));
+        // A signature is never forwarded; ours (display "omitted") carries the reasoning back.
+        if (auto text = block.get_string("thinking"); text && !text->empty()) {
+          thinking.push_back(std::move(*text));
+        } else if (auto carried = detail::reasoning_from_signature(block.get_string("signature").value_or(""))) {
+          if (!carried->empty()) thinking.push_back(std::move(*carried));
+        }
       } else if (type == "redacted_thinking") {
         continue;  // encrypted for Anthropic's models only
       } else if (type == "tool_use") {

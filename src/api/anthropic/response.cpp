@@ -50,7 +50,9 @@ std::variant<std::string, ApiError> to_messages_response(std::string_view chat_c
   if (!thinking.empty()) {
     std::string block = "{\"type\":\"thinking\",\"thinking\":";
     put_string(block, request.omit_thinking ? std::string() : thinking);
-    block += ",\"signature\":\"\"}";
+    block += ",\"signature\":";
+    put_string(block, request.omit_thinking ? detail::reasoning_signature(thinking) : std::string());
+    block += "}";
     add(block);
   }
   // A whitespace-only answer next to thinking or tool calls is formatting (Anthropic rejects

@@ -91,6 +91,15 @@ void StreamTranslator::open_block(OutEvents& out, Block kind, const Tool* tool) 
 
 void StreamTranslator::close_block(OutEvents& out) {
   if (open_ == Block::none) return;
+  if (open_ == Block::thinking && omit_thinking_) {
+    // Anthropic sends a thinking block's signature last, as a signature_delta; ours carries the
+    // omitted reasoning back to us on the next turn (detail::reasoning_signature).
+    std::string data = block_event_head("content_block_delta", next_index_ - 1) + ",\"delta\":{\"type\":\"signature_delta\",\"signature\":";
+    put_string(data, detail::reasoning_signature(omitted_thinking_));
+    data += "}}";
+    out.push_back(OutEvent{"content_block_delta", std::move(data)});
+    omitted_thinking_.clear();
+  }
   out.push_back(OutEvent{"content_block_stop", block_event_head("content_block_stop", next_index_ - 1) + "}"});
   open_ = Block::none;
 }
@@ -115,6 +124,8 @@ void StreamTranslator::on_piece(OutEvents& out, Kind kind, const std::string& te
     out.push_back(delta_event(next_index_ - 1, "text_delta", "text", text));
   } else if (!omit_thinking_) {
     out.push_back(delta_event(next_index_ - 1, "thinking_delta", "thinking", text));
+  } else {
+    omitted_thinking_ += text;
   }
 }
 

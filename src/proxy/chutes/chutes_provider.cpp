@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <deque>
 
+#include "api/chat/chat_model.hpp"
 #include "common/encoding.hpp"
 #include "common/json_text.hpp"
 #include "common/log.hpp"
@@ -81,23 +82,6 @@ bool contains_ci(std::string_view haystack, std::string_view needle) {
     if (j == needle.size()) return true;
   }
   return false;
-}
-
-// The message of an OpenAI-style {"error":{"message":…}} or {"message":…} or {"detail":…} body.
-std::string engine_error_message(std::string_view body) {
-  json::error_code ec;
-  const json::value doc = json::parse(body, ec);
-  if (!ec && doc.is_object()) {
-    const auto& o = doc.as_object();
-    if (const auto* e = o.if_contains("error")) {
-      if (e->is_object())
-        if (const auto* m = e->as_object().if_contains("message"); m != nullptr && m->is_string()) return std::string(m->as_string());
-      if (e->is_string()) return std::string(e->as_string());
-    }
-    for (const char* key : {"message", "detail"})
-      if (const auto* m = o.if_contains(key); m != nullptr && m->is_string()) return std::string(m->as_string());
-  }
-  return std::string(body.substr(0, 500));
 }
 
 bool is_nonce_rejection(int status, std::string_view body) { return status == 403 && contains_ci(body, "nonce"); }
@@ -214,11 +198,9 @@ ProxyError map_invoke_error(int status, std::string_view body, const crypto::mlk
   // which nobody outside the instance can open (upstream issue #7).
   if (sealed_detail && response_key != nullptr) {
     if (auto opened = envelope::open_response(*response_key, *raw, 1 << 20)) {
-      const std::string message = engine_error_message(*opened);
-      if (status >= 500) return ProxyError{502, "upstream_error", "engine_failed", "the model's engine failed: " + message, 0};
-      if (status == 429) return ProxyError{429, "rate_limit_error", "engine_rate_limited", "the model's engine is busy: " + message, 5};
-      const int mapped = (status == 401 || status == 403 || status == 404 || status == 413) ? status : 400;
-      return ProxyError{mapped, "invalid_request_error", "engine_rejected_request", "the model rejected the request: " + message, 0};
+      // The engine's own error, read with the same rules as an in-band one: context-length errors
+      // keep their code (context_length_exceeded), which Claude Code and Codex act on.
+      return api::chat::engine_error_from_body(status, *opened);
     }
   }
   // Never show base64 ciphertext to a user: it is noise, and a very long one.

@@ -8,6 +8,7 @@
 #include "common/log.hpp"
 #include "crypto/hash.hpp"
 #include "crypto/random.hpp"
+#include "http/cancel_on_disconnect.hpp"
 #include "protocol/chutes/envelope.hpp"
 
 namespace e2ee::gateway {
@@ -195,6 +196,7 @@ boost::asio::awaitable<int> ChutesGateway::invoke(http::Request& request, http::
   req.headers.set("Content-Type", "application/json");
   req.headers.set("Accept", opened->stream ? "text/event-stream" : "application/json");
   req.body = std::move(body);
+  req.cancel = http::cancel_on_disconnect(writer);  // a gone proxy must stop the engine, even mid-prefill
   auto upstream = co_await engine_.open(std::move(req));
   if (!upstream) {
     log::warn("engine unreachable", {{"reason", upstream.error().message}});
@@ -224,8 +226,8 @@ boost::asio::awaitable<int> ChutesGateway::invoke(http::Request& request, http::
   headers.set("Content-Type", "text/event-stream");
   headers.set("Cache-Control", "no-cache");
   headers.set("X-Accel-Buffering", "no");
-  if (!co_await writer.start_stream(200, std::move(headers))) co_return 499;
-  if (!co_await writer.write("data: " + sealer.init_event_json() + "\n\n")) co_return 499;
+  if (auto sent = co_await writer.start_stream(200, std::move(headers)); !sent) co_return 499;
+  if (auto sent = co_await writer.write("data: " + sealer.init_event_json() + "\n\n"); !sent) co_return 499;
   std::string line;
   std::string batch;
   auto seal_into = [&](std::string& out, std::string_view piece) {
@@ -263,9 +265,14 @@ boost::asio::awaitable<int> ChutesGateway::invoke(http::Request& request, http::
       line.clear();
     }
     line.append(rest);
-    if (!batch.empty() && !co_await writer.write(batch)) co_return 499;  // client gone: dropping `upstream` cancels the engine
+    if (!batch.empty()) {
+      // Client gone: dropping `upstream` cancels the engine.
+      if (auto sent = co_await writer.write(batch); !sent) co_return 499;
+    }
   }
-  if (!line.empty() && !co_await emit(line)) co_return 499;
+  if (!line.empty()) {
+    if (auto sent = co_await emit(line); !sent) co_return 499;
+  }
   co_await writer.finish();
   co_return 200;
 }

@@ -10,6 +10,7 @@
 #include "common/log.hpp"
 #include "crypto/random.hpp"
 #include "gateway/instance_identity.hpp"
+#include "http/cancel_on_disconnect.hpp"
 #include "http/sse.hpp"
 
 namespace e2ee::gateway {
@@ -324,6 +325,7 @@ boost::asio::awaitable<int> FieldGateway::chat(http::Request& request, http::Res
   req.headers.set("Content-Type", "application/json");
   req.headers.set("Accept", stream ? "text/event-stream" : "application/json");
   req.body = std::move(body);
+  req.cancel = http::cancel_on_disconnect(writer);  // a gone client must stop the engine, even mid-prefill
   auto upstream = co_await engine_.open(std::move(req));
   if (!upstream) {
     log::warn("engine unreachable", {{"reason", upstream.error().message}});
@@ -377,7 +379,7 @@ boost::asio::awaitable<int> FieldGateway::chat(http::Request& request, http::Res
   headers.set("Content-Type", "text/event-stream");
   headers.set("Cache-Control", "no-cache");
   headers.set("X-Accel-Buffering", "no");
-  if (!co_await writer.start_stream(200, std::move(headers))) co_return 499;
+  if (auto sent = co_await writer.start_stream(200, std::move(headers)); !sent) co_return 499;
   http::SseParser parser;
   std::vector<http::SseEvent> events;
   static constexpr std::string_view kDone = "data: [DONE]\n\n";
@@ -404,7 +406,7 @@ boost::asio::awaitable<int> FieldGateway::chat(http::Request& request, http::Res
     for (auto& ev : events) {
       if (ev.data.empty()) continue;
       if (ev.data == "[DONE]") {
-        if (!co_await writer.write(kDone)) co_return 499;
+        if (auto sent = co_await writer.write(kDone); !sent) co_return 499;
         continue;
       }
       std::string data = std::move(ev.data);
@@ -419,7 +421,7 @@ boost::asio::awaitable<int> FieldGateway::chat(http::Request& request, http::Res
         data = std::move(*sealed);
       }
       const std::string out = "data: " + data + "\n\n";
-      if (!co_await writer.write(out)) co_return 499;
+      if (auto sent = co_await writer.write(out); !sent) co_return 499;
     }
     events.clear();
     if (end) break;

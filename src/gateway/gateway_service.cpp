@@ -10,13 +10,18 @@ boost::asio::awaitable<void> GatewayService::handle(http::Request& request, http
   const auto started = std::chrono::steady_clock::now();
   const std::string path = request.path;
   int status = 0;
+  bool handled = false;
   if (path == "/health") {
     http::Response r;
     r.headers.set("Content-Type", "application/json");
     r.body = "{\"status\":\"ok\"}\n";
     co_await writer.send(std::move(r));
     status = 200;
-  } else if (!co_await field_.handle(request, writer, status) && !co_await chutes_.handle(request, writer, status)) {
+    handled = true;
+  }
+  if (!handled) handled = co_await field_.handle(request, writer, status);
+  if (!handled) handled = co_await chutes_.handle(request, writer, status);
+  if (!handled) {
     http::Response r;
     r.status = 404;
     r.headers.set("Content-Type", "application/json");

@@ -49,6 +49,12 @@ constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
 
 // How much de-chunked body one read_some() may return. Small enough that a piece is handed on as
 // soon as it arrives (a read returns whatever one socket read produced), large enough for bulk.
+// The buffer starts at kFirstPieceBytes and doubles, up to kPieceBytes, whenever a read fills
+// it: an open SSE stream (a few hundred bytes per read) then holds 4 KiB instead of 64 KiB,
+// which was most of what an open stream cost (bench/run-proxy: ~95 KB per stream in each of
+// e2ee-proxy and e2ee-gateway; docs/performance.md, history), while a large body reaches 64 KiB
+// pieces after four reads.
+constexpr std::size_t kFirstPieceBytes = 4 * 1024;
 constexpr std::size_t kPieceBytes = 64 * 1024;
 constexpr std::uint32_t kMaxResponseHeaderBytes = 64 * 1024;
 
@@ -397,8 +403,10 @@ net::awaitable<Result<std::shared_ptr<Conn>>> connect(std::shared_ptr<ClientStat
 // The body of a response, read piece by piece from its connection.
 class StreamImpl final : public ResponseStream {
  public:
-  StreamImpl(std::shared_ptr<ClientState> state, std::shared_ptr<Conn> conn, std::unique_ptr<Parser> parser)
-      : state_(std::move(state)), conn_(std::move(conn)), parser_(std::move(parser)), peer_(conn_->peer) {
+  StreamImpl(std::shared_ptr<ClientState> state, std::shared_ptr<Conn> conn, std::unique_ptr<Parser> parser,
+             std::shared_ptr<CancelToken> cancel)
+      : state_(std::move(state)), conn_(std::move(conn)), parser_(std::move(parser)), cancel_(std::move(cancel)),
+        peer_(conn_->peer) {
     const auto& message = parser_->get();
     status_ = static_cast<int>(message.result_int());
     for (const auto& field : message) headers_.add(field.name_string(), field.value());
@@ -422,7 +430,7 @@ class StreamImpl final : public ResponseStream {
   net::awaitable<Result<std::string>> read_some() override {
     if (error_) co_return *error_;
     if (done_) co_return std::string();
-    if (piece_.size() < kPieceBytes) piece_.resize(kPieceBytes);
+    if (piece_.empty()) piece_.resize(kFirstPieceBytes);
     const auto ex = co_await net::this_coro::executor;
     const auto& options = state_->options;
     for (;;) {
@@ -445,7 +453,11 @@ class StreamImpl final : public ResponseStream {
       const std::size_t got = piece_.size() - parser_->get().body().size;
       if (ec) co_return fail(ec);
       if (parser_->is_done()) complete();
-      if (got > 0) co_return std::string(piece_.data(), got);
+      if (got > 0) {
+        std::string out(piece_.data(), got);
+        if (got == piece_.size() && piece_.size() < kPieceBytes) piece_.resize(piece_.size() * 2);
+        co_return out;
+      }
       if (done_) co_return std::string();
     }
   }
@@ -472,6 +484,8 @@ class StreamImpl final : public ResponseStream {
   // The response is complete: the connection goes back to the pool if it can carry another one.
   void complete() {
     done_ = true;
+    // The connection may serve someone else's request from now on: the token must not close it.
+    if (cancel_) cancel_->detach();
     const bool reusable = parser_->keep_alive() && !parser_->need_eof() && conn_->buffer.size() == 0;
     if (reusable) {
       state_->give_back(std::move(conn_));
@@ -483,7 +497,9 @@ class StreamImpl final : public ResponseStream {
 
   Error fail(const error_code& ec) {
     const std::string& from = peer_;
-    if (conn_->deadline.expired()) {
+    if (cancel_ && cancel_->cancelled()) {
+      error_ = make_error(Errc::cancelled, "reading the response from " + from + " was cancelled");
+    } else if (conn_->deadline.expired()) {
       error_ = make_error(Errc::timeout, "no data from " + from + " for " +
                                              std::to_string(state_->options.read_timeout.count()) + " ms");
     } else if (ec == net::error::operation_aborted) {
@@ -503,6 +519,7 @@ class StreamImpl final : public ResponseStream {
   std::shared_ptr<ClientState> state_;
   std::shared_ptr<Conn> conn_;  // null once the body is complete or failed
   std::unique_ptr<Parser> parser_;
+  std::shared_ptr<CancelToken> cancel_;  // still attached to conn_ until the response completes
   std::string peer_;
   int status_ = 0;
   Headers headers_;
@@ -537,6 +554,16 @@ net::awaitable<Result<std::unique_ptr<ResponseStream>>> open_stream(std::shared_
       if (!connected) co_return std::move(connected).error();
       conn = std::move(*connected);
     }
+    if (request.cancel) {
+      if (request.cancel->cancelled()) {
+        conn->close();
+        co_return make_error(Errc::cancelled, "the request to " + conn->peer + " was cancelled");
+      }
+      request.cancel->attach([weak = std::weak_ptr<Conn>(conn)] {
+        if (auto c = weak.lock()) c->close();
+      });
+    }
+    const auto cancelled = [&] { return request.cancel && request.cancel->cancelled(); };
 
     const std::array<net::const_buffer, 2> buffers{net::buffer(*head), net::buffer(request.body)};
     conn->arm(ex, options.write_timeout);
@@ -545,6 +572,7 @@ net::awaitable<Result<std::unique_ptr<ResponseStream>>> open_stream(std::shared_
     conn->deadline.disarm();
     if (write_ec) {
       conn->close();
+      if (cancelled()) co_return make_error(Errc::cancelled, "the request to " + conn->peer + " was cancelled");
       if (conn->deadline.expired()) {
         co_return make_error(Errc::timeout, "sending the request to " + conn->peer + " timed out");
       }
@@ -572,6 +600,7 @@ net::awaitable<Result<std::unique_ptr<ResponseStream>>> open_stream(std::shared_
     }
     if (read_ec) {
       conn->close();
+      if (cancelled()) co_return make_error(Errc::cancelled, "the request to " + conn->peer + " was cancelled");
       if (conn->deadline.expired()) {
         co_return make_error(Errc::timeout, "no response from " + conn->peer + " within " +
                                                 std::to_string(options.read_timeout.count()) + " ms");
@@ -590,7 +619,7 @@ net::awaitable<Result<std::unique_ptr<ResponseStream>>> open_stream(std::shared_
       }
       co_return make_error(Errc::protocol, "reading the response from " + conn->peer + " failed: " + read_ec.message());
     }
-    co_return std::unique_ptr<ResponseStream>(new StreamImpl(state, std::move(conn), std::move(parser)));
+    co_return std::unique_ptr<ResponseStream>(new StreamImpl(state, std::move(conn), std::move(parser), request.cancel));
   }
 }
 
@@ -603,6 +632,15 @@ struct Client::Impl : client_detail::ClientState {
 
 Client::Client(net::any_io_executor executor, ClientOptions options)
     : impl_(std::make_shared<Impl>(std::move(executor), std::move(options))) {}
+
+void CancelToken::cancel() noexcept {
+  cancelled_ = true;
+  if (closer_) {
+    auto closer = std::move(closer_);
+    closer_ = nullptr;
+    closer();
+  }
+}
 
 Client::~Client() { impl_->close_all(); }
 

@@ -2,7 +2,11 @@
 
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
+#include <sys/socket.h>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -233,6 +237,33 @@ class Connection;
 
 // The ResponseWriter of one request. Writes the head itself (validated by wire::) and, for
 // streams, frames each chunk in one buffer so that a TLS record carries a whole chunk.
+// What a Writer shares with its disconnect watcher. Shared, because the watcher may resume after
+// the Writer is gone (its wait is cancelled when the handler returns, and the cancellation is
+// delivered later); `done` tells it not to touch the socket then.
+struct WatchState {
+  std::vector<std::function<void()>> hooks;
+  net::cancellation_signal stop;
+  bool watching = false;
+  bool done = false;
+};
+
+net::awaitable<void> watch_for_disconnect(std::shared_ptr<WatchState> state, tcp::socket& socket) {
+  for (;;) {
+    auto [ec] = co_await socket.async_wait(tcp::socket::wait_read,
+                                           net::bind_cancellation_slot(state->stop.slot(), kUseTuple));
+    if (ec || state->done) co_return;
+    char byte;
+    const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0) co_return;  // data, not a departure (a pipelined request, a TLS alert): stop watching
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
+    // End of stream or a reset: the client is gone.
+    auto hooks = std::move(state->hooks);
+    state->hooks.clear();
+    for (auto& hook : hooks) hook();
+    co_return;
+  }
+}
+
 template <class Stream>
 class Writer final : public ResponseWriter {
  public:
@@ -301,6 +332,20 @@ class Writer final : public ResponseWriter {
 
   bool started() const noexcept override { return state_ != State::none; }
 
+  void on_client_gone(std::function<void()> hook) override {
+    watch_->hooks.push_back(std::move(hook));
+    if (watch_->watching) return;
+    watch_->watching = true;
+    net::co_spawn(connection_.executor_, watch_for_disconnect(watch_, connection_.tcp().socket()), net::detached);
+  }
+
+  // Called when the handler has returned: no hook may run any more.
+  void stop_watching() {
+    watch_->done = true;
+    watch_->hooks.clear();
+    if (watch_->watching) watch_->stop.emit(net::cancellation_type::all);
+  }
+
   State state() const noexcept { return state_; }
   bool keep_alive() const noexcept { return keep_alive_; }
 
@@ -316,6 +361,7 @@ class Writer final : public ResponseWriter {
   net::awaitable<Status> write_buffers(std::string_view first, std::string_view second);
 
   Connection<Stream>& connection_;
+  std::shared_ptr<WatchState> watch_ = std::make_shared<WatchState>();
   bool head_request_;
   unsigned version_;
   bool keep_alive_;
@@ -463,6 +509,7 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
     } catch (...) {
       threw = true;
     }
+    writer.stop_watching();
 
     using State = typename Writer<Stream>::State;
     switch (writer.state()) {

@@ -67,6 +67,13 @@ class ResponseWriter {
   virtual boost::asio::awaitable<Status> finish() = 0;
 
   virtual bool started() const noexcept = 0;
+
+  // Calls `hook` (on the handler's executor) if the client disconnects while the handler is still
+  // running — noticed even when nothing is being written, e.g. while an upstream is silent — so
+  // the handler can cancel work nobody will receive. Hooks are dropped when the handler returns.
+  // (A client that sends more data meanwhile, such as a pipelined request, ends the watch: its
+  // bytes are left for the next request and its departure is then noticed on the next write.)
+  virtual void on_client_gone(std::function<void()> hook) = 0;
 };
 
 using Handler = std::function<boost::asio::awaitable<void>(Request&, ResponseWriter&)>;

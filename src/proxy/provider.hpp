@@ -10,6 +10,7 @@
 #include <string>
 #include <variant>
 
+#include "http/client.hpp"
 #include "http/message.hpp"
 #include "http/sse.hpp"
 #include "proxy/proxy_error.hpp"
@@ -23,6 +24,9 @@ struct E2eeCall {
   bool stream = false;  // the "stream" member is true
   std::string api_key;  // the user's provider key
   std::optional<bool> enable_thinking;  // the client's X-Enable-Thinking header (Chutes, spec §14)
+  // Cancelled when the client disconnects: the provider hands it to every upstream request it
+  // makes for this call, so an abandoned request stops costing the engine at once.
+  std::shared_ptr<http::CancelToken> cancel;
 };
 
 // The engine's SSE events, decrypted, in order.

@@ -2,6 +2,9 @@
 // The proxy uses the API layer's error vocabulary; rendering to HTTP responses lives here.
 
 #include <string>
+#include <string_view>
+
+#include "common/result.hpp"
 
 #include "api/api_error.hpp"
 #include "http/message.hpp"
@@ -11,6 +14,10 @@ namespace e2ee::proxy {
 using ProxyError = api::ApiError;
 using api::bad_request;
 using api::upstream_error;
+
+// A failed upstream exchange (connect, send, read): 504 on a timeout, 499 when our own client
+// went away and the request was cancelled (only the access log sees that one), 502 otherwise.
+ProxyError transport_error(std::string_view what, const Error& error);
 
 // An OpenAI-shaped error response with the error's status (and Retry-After when set).
 http::Response render_openai_error(const ProxyError& error);

@@ -1,12 +1,26 @@
 #include "proxy/proxy_service.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/channel.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <chrono>
+#include <exception>
 
 #include "common/json_text.hpp"
 #include "common/log.hpp"
+#include "http/cancel_on_disconnect.hpp"
 #include "proxy/chutes/thinking.hpp"
 
 namespace e2ee::proxy {
+
+namespace net = boost::asio;
+using namespace boost::asio::experimental::awaitable_operators;
+
 namespace {
 
 http::Response json_response(int status, std::string body) {
@@ -116,20 +130,94 @@ boost::asio::awaitable<int> ProxyService::handle_e2ee(Dialect& dialect, http::Re
   if (auto* error = std::get_if<ProxyError>(&prepared)) co_return co_await send(writer, dialect.render_error(*error));
   E2eeCall& call = std::get<E2eeCall>(prepared);
   call.enable_thinking = chutes::parse_thinking_header(request.headers.get("X-Enable-Thinking"));
-  const bool stream = call.stream;
+  // A client that hangs up cancels the upstream request at once, whatever stage it is in.
+  auto cancel = http::cancel_on_disconnect(writer);
+  call.cancel = cancel;
+  if (call.stream) co_return co_await handle_stream(dialect, std::move(call), writer);
 
   auto result = co_await provider_.call(std::move(call));
+  if (cancel->cancelled()) co_return 499;
   if (auto* error = std::get_if<ProxyError>(&result)) {
     if (auto recovered = dialect.recover(*error)) co_return co_await send(writer, std::move(*recovered));
     co_return co_await send(writer, dialect.render_error(*error));
   }
-  auto& ok = std::get<CallResult>(result);
-  if (!stream) co_return co_await send(writer, dialect.render_body(std::move(ok.body)));
+  co_return co_await send(writer, dialect.render_body(std::move(std::get<CallResult>(result).body)));
+}
 
+namespace {
+
+// A provider call running in its own coroutine, so that the handler can keep the client's
+// connection alive while it waits. Shared: whichever of the two finishes last releases it.
+// (A channel rather than a cancelled timer as the signal: the signal may come before the wait
+// has begun — operator|| starts its operands through a post — and a channel keeps it.)
+struct PendingCall {
+  explicit PendingCall(const net::any_io_executor& ex) : answered(ex, 1) {}
+  std::optional<std::variant<CallResult, ProxyError>> outcome;
+  net::experimental::channel<void(boost::system::error_code)> answered;  // one message once `outcome` is set
+};
+
+net::awaitable<void> run_call(Provider& provider, E2eeCall call, std::shared_ptr<PendingCall> pending) {
+  std::variant<CallResult, ProxyError> outcome = ProxyError{500, "proxy_error", "internal_error", "internal error", 0};
+  try {
+    outcome = co_await provider.call(std::move(call));
+  } catch (const std::exception& e) {
+    log::error("provider call failed", {{"what", e.what()}});
+  }
+  pending->outcome.emplace(std::move(outcome));
+  pending->answered.try_send(boost::system::error_code{});
+}
+
+}  // namespace
+
+net::awaitable<int> ProxyService::handle_stream(Dialect& dialect, E2eeCall call, http::ResponseWriter& writer) {
+  const auto ex = co_await net::this_coro::executor;
+  const std::shared_ptr<http::CancelToken> cancel = call.cancel;
+  auto pending = std::make_shared<PendingCall>(ex);
+  net::co_spawn(ex, run_call(provider_, std::move(call), pending), net::detached);
+
+  // The provider usually answers within moments, and then a refusal keeps its own HTTP status.
+  // When it does not (a long queue, a slow attestation, an engine that accepts only after its
+  // prefill), the client's stream starts anyway after one keep-alive interval and is pinged from
+  // then on: clients give up on silent connections (Claude Code after 90 s without a byte).
   auto shaper = dialect.make_shaper();
-  http::Headers headers = sse_headers();
-  add_cors(headers);
-  co_return co_await relay_stream(*ok.events, *shaper, writer, std::move(headers), dialect.keepalive_interval());
+  const auto every = dialect.keepalive_interval();
+  bool started = false;
+  bool client_gone = false;
+  net::steady_timer keepalive(ex);
+  while (!pending->outcome) {
+    if (client_gone) {  // nothing to keep alive: just wait for the cancelled call to unwind
+      co_await pending->answered.async_receive(net::as_tuple(net::use_awaitable));
+      continue;
+    }
+    keepalive.expires_after(every);
+    auto woke = co_await (pending->answered.async_receive(net::as_tuple(net::use_awaitable)) ||
+                          keepalive.async_wait(net::as_tuple(net::use_awaitable)));
+    if (woke.index() == 0 || pending->outcome) continue;
+    if (!started) {
+      http::Headers headers = sse_headers();
+      add_cors(headers);
+      started = true;
+      client_gone = !co_await start_client_stream(*shaper, writer, std::move(headers));
+    }
+    if (!client_gone) {
+      const std::string ping = shaper->keepalive();
+      client_gone = !co_await writer.write(ping);
+    }
+    if (client_gone) cancel->cancel();
+  }
+
+  if (client_gone || cancel->cancelled()) co_return 499;
+  auto& outcome = *pending->outcome;
+  if (auto* error = std::get_if<ProxyError>(&outcome)) {
+    if (started) co_return co_await fail_client_stream(*shaper, writer, *error);
+    co_return co_await send(writer, dialect.render_error(*error));
+  }
+  if (!started) {
+    http::Headers headers = sse_headers();
+    add_cors(headers);
+    if (auto sent = co_await start_client_stream(*shaper, writer, std::move(headers)); !sent) co_return 499;
+  }
+  co_return co_await relay_stream(*std::get<CallResult>(outcome).events, *shaper, writer, every);
 }
 
 }  // namespace e2ee::proxy

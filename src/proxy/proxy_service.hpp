@@ -32,6 +32,8 @@ class ProxyService {
 
  private:
   boost::asio::awaitable<int> handle_e2ee(Dialect& dialect, http::Request& request, http::ResponseWriter& writer);
+  // Streaming calls: waits for the provider while keeping the client's connection alive, then relays.
+  boost::asio::awaitable<int> handle_stream(Dialect& dialect, E2eeCall call, http::ResponseWriter& writer);
   boost::asio::awaitable<int> send(http::ResponseWriter& writer, http::Response response);
   void add_cors(http::Headers& headers) const;
 

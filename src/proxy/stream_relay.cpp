@@ -54,27 +54,39 @@ net::awaitable<void> read_upstream(EventStream& events, std::shared_ptr<RelaySta
   state->reader_gone.cancel();
 }
 
+// Writes `out`; false once the client is gone.
+net::awaitable<bool> emit(http::ResponseWriter& writer, const api::OutEvents& out) {
+  for (const auto& e : out) {
+    const std::string bytes = format_event(e);
+    if (auto sent = co_await writer.write(bytes); !sent) co_return false;
+  }
+  co_return true;
+}
+
 }  // namespace
 
-net::awaitable<int> relay_stream(EventStream& events, StreamShaper& shaper, http::ResponseWriter& writer,
-                                 http::Headers headers, std::chrono::milliseconds keepalive_every) {
-  const auto ex = co_await net::this_coro::executor;
-  if (!co_await writer.start_stream(200, std::move(headers))) co_return 499;
+net::awaitable<bool> start_client_stream(StreamShaper& shaper, http::ResponseWriter& writer, http::Headers headers) {
+  if (auto sent = co_await writer.start_stream(200, std::move(headers)); !sent) co_return false;
+  const api::OutEvents opening = shaper.start();
+  co_return co_await emit(writer, opening);
+}
 
+net::awaitable<int> fail_client_stream(StreamShaper& shaper, http::ResponseWriter& writer, const ProxyError& error) {
+  log::warn("stream failed", {{"code", error.code}, {"status", error.status}});
+  const api::OutEvents closing = shaper.on_error(error);
+  if (auto sent = co_await emit(writer, closing); !sent) co_return 499;
+  co_await writer.finish();
+  co_return error.status;
+}
+
+net::awaitable<int> relay_stream(EventStream& events, StreamShaper& shaper, http::ResponseWriter& writer,
+                                 std::chrono::milliseconds keepalive_every) {
+  const auto ex = co_await net::this_coro::executor;
   auto state = std::make_shared<RelayState>(ex);
   net::co_spawn(ex, read_upstream(events, state), net::detached);
 
-  // Writes `out`; false once the client is gone.
-  auto emit = [&](const api::OutEvents& out) -> net::awaitable<bool> {
-    for (const auto& e : out) {
-      const std::string bytes = format_event(e);
-      if (!co_await writer.write(bytes)) co_return false;
-    }
-    co_return true;
-  };
-
   int status = 200;
-  bool client_gone = !co_await emit(shaper.start());
+  bool client_gone = false;
   net::steady_timer keepalive(ex);
   while (!client_gone) {
     keepalive.expires_after(keepalive_every);
@@ -105,7 +117,7 @@ net::awaitable<int> relay_stream(EventStream& events, StreamShaper& shaper, http
     } else {
       out = shaper.on_event(event->data);
     }
-    client_gone = !co_await emit(out);
+    client_gone = !co_await emit(writer, out);
     if (!client_gone && is_end(item)) {
       co_await writer.finish();
       break;

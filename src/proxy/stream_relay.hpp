@@ -38,9 +38,18 @@ class StreamShaper {
 // Formats an event: "event: <name>\n" when named, then the data, then a blank line.
 std::string format_event(const api::OutEvent& event);
 
-// Writes the stream's headers, then relays until the end. Returns the status for the access log
-// (200 on a clean end, the error's status, or 499 when the client went away).
+// Sends the stream's head (status 200, `headers`) and the shaper's opening events. False when
+// the client is gone.
+boost::asio::awaitable<bool> start_client_stream(StreamShaper& shaper, http::ResponseWriter& writer,
+                                                 http::Headers headers);
+
+// Ends a started stream with the shaper's error events. Returns the status for the access log.
+boost::asio::awaitable<int> fail_client_stream(StreamShaper& shaper, http::ResponseWriter& writer,
+                                               const ProxyError& error);
+
+// Relays on a started stream until the end. Returns the status for the access log (200 on a
+// clean end, the error's status, or 499 when the client went away).
 boost::asio::awaitable<int> relay_stream(EventStream& events, StreamShaper& shaper, http::ResponseWriter& writer,
-                                         http::Headers headers, std::chrono::milliseconds keepalive_every);
+                                         std::chrono::milliseconds keepalive_every);
 
 }  // namespace e2ee::proxy

@@ -288,6 +288,8 @@ TEST(ChatEngineError, StatusTypeAndCode) {
   EXPECT_EQ(e.status, 429);
   EXPECT_EQ(e.type, "rate_limit_error");
   EXPECT_EQ(e.code, "engine_error");
+  EXPECT_EQ(e.retry_after_seconds, kEngineRetryAfterSeconds) << "SDKs back off on Retry-After";
+  EXPECT_EQ(engine_error(c).retry_after_seconds, 0);
 
   Completion s;
   s.error_message = "oops";

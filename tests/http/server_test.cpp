@@ -585,3 +585,82 @@ TEST(Server, ServesManyClientsOnSeveralThreads) {
 
 }  // namespace
 }  // namespace e2ee::http
+
+namespace e2ee::http {
+namespace {
+
+// A handler waiting on a silent upstream (nothing to write) must still learn that its client left,
+// so it can cancel the upstream work; and a client that stays must not trigger the hook.
+TEST(Server, TellsAHandlerWhenItsClientLeavesWhileNothingIsWritten) {
+  net::io_context ioc;
+  bool hook_ran = false;
+  bool handler_saw_it = false;
+  Server server(ioc.get_executor(), [&](Request&, ResponseWriter& writer) -> net::awaitable<void> {
+    writer.on_client_gone([&] { hook_ran = true; });
+    // The "upstream" stays silent for up to 20 s; the hook must fire long before.
+    for (int i = 0; i < 2000 && !hook_ran; ++i) co_await sleep_for(10ms);
+    handler_saw_it = hook_ran;
+    auto sent = co_await writer.send(reply(200, "late"));
+    (void)sent;
+  });
+  const Url url = listen_local(server);
+  run(ioc, [&]() -> net::awaitable<void> {
+    auto socket = co_await connect_raw(url);
+    CO_ASSERT_TRUE(co_await write_raw(socket, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"));
+    co_await sleep_for(100ms);
+    socket.close();  // the user gave up
+    co_await eventually([&] { return handler_saw_it; });
+    EXPECT_TRUE(hook_ran);
+  });
+}
+
+TEST(Server, DoesNotReportAClientThatStays) {
+  net::io_context ioc;
+  bool hook_ran = false;
+  Server server(ioc.get_executor(), [&](Request&, ResponseWriter& writer) -> net::awaitable<void> {
+    writer.on_client_gone([&] { hook_ran = true; });
+    co_await sleep_for(300ms);
+    auto sent = co_await writer.send(reply(200, "done"));
+    (void)sent;
+  });
+  const Url url = listen_local(server);
+  Client client(ioc.get_executor(), ClientOptions{});
+  run(ioc, [&]() -> net::awaitable<void> {
+    for (int i = 0; i < 3; ++i) {  // on one keep-alive connection: the watch of one request must not leak into the next
+      auto response = co_await client.send(get(url, "/"));
+      CO_ASSERT_TRUE(response) << response.error().message;
+      EXPECT_EQ(response->body, "done");
+    }
+    EXPECT_FALSE(hook_ran);
+    EXPECT_EQ(client.connections_opened(), 1u);
+  });
+}
+
+// A cancelled request fails at once with Errc::cancelled, and the server sees the connection go.
+TEST(Client, ACancelTokenAbandonsARequestWaitingForItsResponse) {
+  net::io_context ioc;
+  bool server_saw_client_leave = false;
+  Server server(ioc.get_executor(), [&](Request&, ResponseWriter& writer) -> net::awaitable<void> {
+    writer.on_client_gone([&] { server_saw_client_leave = true; });
+    for (int i = 0; i < 2000 && !server_saw_client_leave; ++i) co_await sleep_for(10ms);
+    auto sent = co_await writer.send(reply(200, "late"));
+    (void)sent;
+  });
+  const Url url = listen_local(server);
+  Client client(ioc.get_executor(), ClientOptions{});
+  run(ioc, [&]() -> net::awaitable<void> {
+    auto token = std::make_shared<CancelToken>();
+    ClientRequest request = post(url, "/generate", "{}");
+    request.cancel = token;
+    net::steady_timer later(co_await net::this_coro::executor);
+    later.expires_after(200ms);
+    later.async_wait([token](const boost::system::error_code&) { token->cancel(); });
+    auto response = co_await client.send(request);
+    CO_ASSERT_FALSE(response);
+    EXPECT_EQ(response.error().code, Errc::cancelled) << response.error().message;
+    co_await eventually([&] { return server_saw_client_leave; });
+  });
+}
+
+}  // namespace
+}  // namespace e2ee::http

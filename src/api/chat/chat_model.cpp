@@ -240,7 +240,10 @@ ApiError engine_error(const Completion& answer, int http_status) {
     code = answer.error_code;
   }
   std::string type = status == 429 ? "rate_limit_error" : status >= 500 ? "upstream_error" : "invalid_request_error";
-  return ApiError{status, std::move(type), std::move(code), message, 0};
+  // The engine's own Retry-After does not survive the encrypted hop; SDKs back off on the header,
+  // so a rate limit always carries one (the same 5 s the providers' 429s get).
+  const int retry_after = status == 429 ? kEngineRetryAfterSeconds : 0;
+  return ApiError{status, std::move(type), std::move(code), message, retry_after};
 }
 
 ApiError engine_error_from_body(int http_status, std::string_view body) {

@@ -76,7 +76,9 @@ Result<Completion> parse_chunk(std::string_view json);
 //    SGLang and llama.cpp wordings; clients key compaction off it), else the engine's string
 //    code, else "engine_error";
 //  - type: invalid_request_error (4xx), rate_limit_error (429), upstream_error (5xx);
-//  - message: the engine's message, cut to 1,000 bytes (it describes the client's own request).
+//  - message: the engine's message, cut to 1,000 bytes (it describes the client's own request);
+//  - retry_after_seconds: kEngineRetryAfterSeconds for a 429, else 0.
+inline constexpr int kEngineRetryAfterSeconds = 5;
 ApiError engine_error(const Completion& answer, int http_status = 0);
 // The same for the body of a non-2xx answer (JSON error object, or anything else: a generic
 // message naming the status, never the body's bytes when they are not a JSON error).

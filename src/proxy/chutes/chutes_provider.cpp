@@ -297,13 +297,10 @@ boost::asio::awaitable<std::variant<CallResult, ProxyError>> ChutesProvider::cal
     req.headers.set("X-E2E-Path", c.path);
     req.headers.set("Content-Type", "application/octet-stream");
     req.body.assign(sealed->blob.begin(), sealed->blob.end());
+    req.cancel = c.cancel;
 
     auto opened = co_await client_.open(std::move(req));
-    if (!opened) {
-      const bool timeout = opened.error().code == Errc::timeout;
-      co_return upstream_error(timeout ? 504 : 502, timeout ? "upstream_timeout" : "upstream_unreachable",
-                               "upstream request failed: " + opened.error().message);
-    }
+    if (!opened) co_return transport_error("upstream request failed", opened.error());
     auto& upstream = *opened;
     const int status = upstream->status();
     if (status == 200 && c.stream) {
@@ -311,7 +308,7 @@ boost::asio::awaitable<std::variant<CallResult, ProxyError>> ChutesProvider::cal
       co_return CallResult{{}, std::make_unique<ChutesEventStream>(std::move(upstream), std::move(sealed->response_key))};
     }
     auto payload = co_await upstream->read_all();
-    if (!payload) co_return upstream_error(502, "upstream_read_failed", "reading the provider's response failed: " + payload.error().message);
+    if (!payload) co_return transport_error("reading the provider's response failed", payload.error());
     if (status == 200) {
       auto plain = envelope::open_response(sealed->response_key, as_bytes(*payload));
       if (!plain)
@@ -356,7 +353,7 @@ boost::asio::awaitable<http::Response> ChutesProvider::list_models(const http::R
   req.headers.set("Accept", "application/json");
   auto response = co_await client_.send(std::move(req));
   if (!response)
-    co_return render_openai_error(upstream_error(502, "upstream_unreachable", "model list request failed: " + response.error().message));
+    co_return render_openai_error(transport_error("model list request failed", response.error()));
   http::Response out;
   out.status = response->status;
   out.headers.set("Content-Type", response->headers.get("Content-Type").value_or("application/json"));

@@ -17,6 +17,7 @@ struct FieldProvider::Request {
   std::string api_key;
   std::string body;  // the prepared plaintext; encrypted afresh for every attempt
   bool upstream_stream = false;
+  std::shared_ptr<http::CancelToken> cancel;  // the client's; shared by every attempt
 };
 
 std::string_view provider_name(ProviderKind kind) noexcept {
@@ -91,12 +92,6 @@ void error_fields(std::string_view body, std::string& message, std::string& type
 
 bool e2ee_type(std::string_view type) {
   return type.rfind("e2ee_", 0) == 0 || type == "invalid_e2ee_request";
-}
-
-ProxyError transport_error(std::string_view what, const Error& error) {
-  const bool timeout = error.code == Errc::timeout;
-  return upstream_error(timeout ? 504 : 502, timeout ? "upstream_timeout" : "upstream_unreachable",
-                        std::string(what) + ": " + error.message);
 }
 
 // The engine's in-band error inside a decrypted chunk, if any.
@@ -347,6 +342,7 @@ boost::asio::awaitable<std::variant<FieldProvider::Opened, ProxyError>> FieldPro
   req.headers.set("Accept", r->upstream_stream ? "text/event-stream" : "application/json");
   for (const auto& [name, value] : plan.headers) req.headers.set(name, value);
   req.body = std::move(*sealed);
+  req.cancel = r->cancel;
 
   auto opened = co_await client_.open(std::move(req));
   if (!opened) co_return transport_error("the request to " + who + " failed", opened.error());
@@ -389,6 +385,7 @@ boost::asio::awaitable<std::variant<CallResult, ProxyError>> FieldProvider::call
   request->api_key = std::move(c.api_key);
   request->body = std::move(ready.json);
   request->upstream_stream = ready.upstream_stream;
+  request->cancel = std::move(c.cancel);
 
   for (int attempt = 0; attempt < 2; ++attempt) {
     bool stale = false;

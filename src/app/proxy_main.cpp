@@ -54,7 +54,7 @@ std::vector<app::OptionSpec> option_specs() {
        "vllm-proxy does not and would hand the ciphertext to the model)",
        "", false, ""},
       {"--allow-missing-quote", "",
-       "nearai, dstack: trust a model key whose attestation report has no TDX quote (a gateway you run yourself outside a "
+       "venice, nearai, dstack: trust a model key whose attestation report has no TDX quote (a gateway you run yourself outside a "
        "TEE); the key is then bound to nothing",
        "E2EE_ALLOW_MISSING_QUOTE", false, ""},
       {"--session-ttl", "SECONDS", "venice, nearai, dstack: how long one key pair and attested model key are used before "

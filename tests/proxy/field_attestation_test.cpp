@@ -370,6 +370,36 @@ TEST(VeniceReport, AcceptsTheSha256NonceVariant) {
   EXPECT_TRUE(verify_venice_report(text(r), "e2ee-glm-5", nonce));
 }
 
+TEST(VeniceReport, AllowMissingQuoteAcceptsAQuotelessSelfHostedReportButStillChecksTheRest) {
+  const Model m = make_model(Algo::ecdsa);
+  const auto nonce = AttestationNonce::random();
+  // What e2ee-gateway outside a TEE serves: no quote, so it cannot claim "verified".
+  auto r = venice_report(m, "e2ee-glm-5", nonce);
+  r["intel_quote"] = nullptr;
+  r["verified"] = false;
+  r["server_verification"].as_object()["tdx"] = json::object{{"valid", false}};
+  EXPECT_FALSE(verify_venice_report(text(r), "e2ee-glm-5", nonce)) << "without the override: refused";
+  auto allowed = verify_venice_report(text(r), "e2ee-glm-5", nonce, true);
+  ASSERT_TRUE(allowed) << allowed.error().message;
+  EXPECT_FALSE(allowed->quote_checked);
+  EXPECT_EQ(allowed->key.public_raw(), m.pair.public_raw());
+
+  auto replayed = r;
+  replayed["nonce"] = AttestationNonce::random().hex();
+  EXPECT_FALSE(verify_venice_report(text(replayed), "e2ee-glm-5", nonce, true)) << "the nonce echo still counts";
+  auto other_model = r;
+  other_model["model"] = "e2ee-other";
+  EXPECT_FALSE(verify_venice_report(text(other_model), "e2ee-glm-5", nonce, true));
+  auto wrong_address = r;
+  wrong_address["signing_address"] = "0x" + std::string(40, '1');
+  EXPECT_FALSE(verify_venice_report(text(wrong_address), "e2ee-glm-5", nonce, true));
+
+  // A quote that is present is checked in full even with the override.
+  auto debug = venice_report(m, "e2ee-glm-5", nonce);
+  debug["intel_quote"] = hex_encode(make_quote(report_data_for(m.identity, nonce.bytes), {4, 0x81, true, 1024}));
+  EXPECT_FALSE(verify_venice_report(text(debug), "e2ee-glm-5", nonce, true));
+}
+
 TEST(VeniceReport, RefusesEachCheck) {
   const Model m = make_model(Algo::ecdsa);
   const auto nonce = AttestationNonce::random();

@@ -56,8 +56,11 @@ Status check_quote_binding(std::string_view quote_text, ByteView identity, ByteV
 // echo, the model id, an uncompressed secp256k1 key, the quote (TDX, not debug, REPORTDATA =
 // address ‖ 12 zeros ‖ nonce or SHA-256(nonce)), signing_address when given, and Venice's own
 // server_verification (tdx valid, nonce bound, address bound when reported, nvidia valid when a
-// GPU payload is present), whose bindings may be objects or plain booleans.
-Result<VerifiedKey> verify_venice_report(std::string_view json, std::string_view model, const AttestationNonce& nonce);
+// GPU payload is present), whose bindings may be objects or plain booleans. With
+// `allow_missing_quote`, a report without intel_quote (e2ee-gateway outside a TEE) passes on
+// checks 2-4 and 8 alone, and the key is marked as not quote-checked.
+Result<VerifiedKey> verify_venice_report(std::string_view json, std::string_view model, const AttestationNonce& nonce,
+                                         bool allow_missing_quote = false);
 
 // dstack vllm-proxy GET /v1/attestation/report (near-phala-protocol.md §2): the signing_algo and
 // request_nonce echoes, the key (ecdsa 64/65 bytes, ed25519 32 bytes, valid points),

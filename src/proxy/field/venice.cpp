@@ -58,7 +58,7 @@ void add_once(std::vector<std::string>& list, std::string item) {
 
 class VeniceFlavor final : public Flavor {
  public:
-  explicit VeniceFlavor(const FieldOptions&) {}
+  explicit VeniceFlavor(const FieldOptions& options) : allow_missing_quote_(options.allow_missing_quote) {}
 
   ProviderKind kind() const noexcept override { return ProviderKind::venice; }
   Algo algo() const noexcept override { return Algo::ecdsa; }
@@ -67,7 +67,7 @@ class VeniceFlavor final : public Flavor {
     return "/api/v1/tee/attestation?model=" + url_encode(model) + "&nonce=" + nonce.hex();
   }
   Result<VerifiedKey> verify(std::string_view report, std::string_view model, const AttestationNonce& nonce) const override {
-    return verify_venice_report(report, model, nonce);
+    return verify_venice_report(report, model, nonce, allow_missing_quote_);
   }
   std::string chat_path() const override { return "/api/v1/chat/completions"; }
   std::string models_path() const override { return "/api/v1/models"; }
@@ -90,6 +90,9 @@ class VeniceFlavor final : public Flavor {
     };
     return p;
   }
+
+ private:
+  bool allow_missing_quote_;
 };
 
 }  // namespace

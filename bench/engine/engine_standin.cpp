@@ -13,6 +13,8 @@
 // bench_chunk_interval_us apart, and stamps each chunk's content with "@" and this process's
 // CLOCK_MONOTONIC time in ns, read just before the chunk is written. One engine then serves every
 // stream shape of a run, and the load generator measures per-chunk latency from the stamps.
+// Only requests carrying bench_chunk_interval_us get stamped chunks: a non-stream request that a
+// proxy streams upstream (Venice's always does) still gets the canned reply to aggregate.
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -172,7 +174,7 @@ class Engine {
                                body.at("stream_options").as_object().at("include_usage") == json::value(true);
     http::Headers headers;
     headers.set("Content-Type", "text/event-stream");
-    if (!co_await writer.start_stream(200, std::move(headers))) co_return;
+    if (auto sent = co_await writer.start_stream(200, std::move(headers)); !sent) co_return;
     auto chunk = [&](json::object delta, json::value finish) {
       json::object choice{{"index", 0}, {"finish_reason", finish}};
       if (chat) choice["delta"] = std::move(delta);
@@ -185,9 +187,9 @@ class Engine {
     net::steady_timer timer(co_await net::this_coro::executor);
     if (chat) {
       const std::string first = chunk(json::object{{"role", "assistant"}, {"content", ""}}, nullptr);
-      if (!co_await writer.write(first)) co_return;
+      if (auto sent = co_await writer.write(first); !sent) co_return;
     }
-    if (options_.bench) {
+    if (options_.bench && body.contains("bench_chunk_interval_us")) {
       const auto count = static_cast<std::size_t>(int_member(body, "max_tokens", static_cast<std::int64_t>(options_.chunks)));
       const std::chrono::microseconds pace(int_member(body, "bench_chunk_interval_us", options_.interval.count()));
       for (std::size_t i = 0; i < count; ++i) {
@@ -196,7 +198,7 @@ class Engine {
           co_await timer.async_wait(net::use_awaitable);
         }
         const std::string data = chunk(json::object{{"content", stamp_now()}}, nullptr);
-        if (!co_await writer.write(data)) co_return;
+        if (auto sent = co_await writer.write(data); !sent) co_return;
       }
     } else {
       for (const auto& piece : split_reply(text, options_.chunks)) {
@@ -205,20 +207,20 @@ class Engine {
           co_await timer.async_wait(net::use_awaitable);
         }
         const std::string data = chunk(json::object{{"content", piece}}, nullptr);
-        if (!co_await writer.write(data)) co_return;
+        if (auto sent = co_await writer.write(data); !sent) co_return;
       }
     }
     const std::string last = chunk(json::object{}, "stop");
-    if (!co_await writer.write(last)) co_return;
+    if (auto sent = co_await writer.write(last); !sent) co_return;
     if (include_usage) {
       const std::string usage_chunk =
           "data: " + json::serialize(json::object{{"id", id}, {"object", "chat.completion.chunk"}, {"created", created},
                                                   {"model", model}, {"choices", json::array{}}, {"usage", usage}}) +
           "\n\n";
-      if (!co_await writer.write(usage_chunk)) co_return;
+      if (auto sent = co_await writer.write(usage_chunk); !sent) co_return;
     }
     static constexpr std::string_view kDone = "data: [DONE]\n\n";
-    if (!co_await writer.write(kDone)) co_return;
+    if (auto sent = co_await writer.write(kDone); !sent) co_return;
     co_await writer.finish();
   }
 
@@ -237,7 +239,7 @@ int main(int argc, char** argv) {
                         {"--chunks", "N", "stream the reply in N chunks (0 = one per word)", "", false, "0"},
                         {"--chunk-interval-us", "N", "pause between stream chunks, microseconds", "", false, "0"},
                         {"--threads", "N", "worker threads", "", false, "1"},
-                        {"--bench", "", "streams of max_tokens chunks, bench_chunk_interval_us apart (per request), each "
+                        {"--bench", "", "requests with bench_chunk_interval_us stream max_tokens chunks that far apart, each "
                                         "chunk's content '@' + its CLOCK_MONOTONIC write time in ns (bench/run-proxy)",
                          "", false, ""},
                         {"--help", "", "this text", "", false, ""}});

@@ -4,6 +4,8 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <array>
+#include <optional>
 #include <climits>
 #include <string>
 
@@ -30,21 +32,84 @@ Error zlib_error(Errc code, const char* what, const z_stream& zs) {
   return make_error(code, std::move(message));
 }
 
-struct Deflater {
-  z_stream zs{};
-  bool live = false;
-  ~Deflater() {
-    if (live) deflateEnd(&zs);
+// zlib streams are kept per thread and reset between uses rather than created and destroyed per
+// call. A deflate stream holds ~256 KiB (window, hash chains, pending buffer): allocating it for
+// each request and freeing it afterwards made glibc grow the heap, fault the pages in and trim
+// them again every time, which cost more than compressing a 1 KB request (bench/run-proxy:
+// about 10 % of the proxy's CPU per request; docs/performance.md, history). deflateReset and
+// inflateReset return a stream to its initial state; deflateReset also clears the hash table,
+// so nothing of an earlier input can be referenced. (The earlier code did not wipe the state it
+// freed either: old plaintext stays in memory in both cases until it is overwritten.)
+struct DeflaterCache {
+  std::array<z_stream, 10> streams{};  // one per level: deflateReset keeps the level
+  std::array<bool, 10> live{};
+  ~DeflaterCache() {
+    for (std::size_t i = 0; i < streams.size(); ++i)
+      if (live[i]) deflateEnd(&streams[i]);
   }
 };
 
-struct Inflater {
+struct InflaterCache {
   z_stream zs{};
   bool live = false;
-  ~Inflater() {
+  ~InflaterCache() {
     if (live) inflateEnd(&zs);
   }
 };
+
+thread_local DeflaterCache t_deflaters;
+thread_local InflaterCache t_inflater;
+
+// A deflate stream for `level`, fresh or reset; nullptr (and `error` set) when zlib fails.
+z_stream* deflater_for(int level, std::optional<Error>& error) {
+  const auto i = static_cast<std::size_t>(level);
+  z_stream& zs = t_deflaters.streams[i];
+  if (t_deflaters.live[i]) {
+    // The reset leaves the caller-owned buffer fields alone; a stale avail_in would be read as input.
+    zs.next_in = nullptr;
+    zs.avail_in = 0;
+    zs.next_out = nullptr;
+    zs.avail_out = 0;
+    if (deflateReset(&zs) == Z_OK) return &zs;
+    deflateEnd(&zs);
+    t_deflaters.live[i] = false;
+  }
+  zs = z_stream{};
+  if (deflateInit2(&zs, level, Z_DEFLATED, kGzipWindowBits, kMemLevel, Z_DEFAULT_STRATEGY) != Z_OK) {
+    error = zlib_error(Errc::internal, "deflateInit2 failed", zs);
+    return nullptr;
+  }
+  t_deflaters.live[i] = true;
+  return &zs;
+}
+
+// After a failure mid-stream: drop the stream rather than trust its state.
+void discard_deflater(int level) {
+  const auto i = static_cast<std::size_t>(level);
+  if (t_deflaters.live[i]) deflateEnd(&t_deflaters.streams[i]);
+  t_deflaters.live[i] = false;
+}
+
+z_stream* inflater(std::optional<Error>& error) {
+  z_stream& zs = t_inflater.zs;
+  if (t_inflater.live) {
+    // A call that stopped early (limit reached, bad data) left input behind: it is not ours.
+    zs.next_in = nullptr;
+    zs.avail_in = 0;
+    zs.next_out = nullptr;
+    zs.avail_out = 0;
+    if (inflateReset(&zs) == Z_OK) return &zs;
+    inflateEnd(&zs);
+    t_inflater.live = false;
+  }
+  zs = z_stream{};
+  if (inflateInit2(&zs, kGzipWindowBits) != Z_OK) {
+    error = zlib_error(Errc::internal, "inflateInit2 failed", zs);
+    return nullptr;
+  }
+  t_inflater.live = true;
+  return &zs;
+}
 
 // Grows `out` to the next size without ever reserving more than `limit` bytes: reserve()
 // allocates exactly what it is asked for, where resize() alone may round capacity up to twice
@@ -62,32 +127,35 @@ void grow(Bytes& out, std::size_t input_size, std::size_t limit) {
 
 Result<Bytes> gzip_compress(ByteView data, int level) {
   if (level < 0 || level > 9) return make_error(Errc::invalid_argument, "gzip level must be 0 to 9");
-  Deflater d;
-  if (deflateInit2(&d.zs, level, Z_DEFLATED, kGzipWindowBits, kMemLevel, Z_DEFAULT_STRATEGY) != Z_OK) {
-    return zlib_error(Errc::internal, "deflateInit2 failed", d.zs);
-  }
-  d.live = true;
+  std::optional<Error> init_error;
+  z_stream* const stream = deflater_for(level, init_error);
+  if (stream == nullptr) return std::move(*init_error);
+  z_stream& zs = *stream;
 
   // deflateBound covers the gzip header and trailer, so one allocation normally suffices.
-  Bytes out(deflateBound(&d.zs, static_cast<uLong>(data.size())));
+  Bytes out(deflateBound(&zs, static_cast<uLong>(data.size())));
   std::size_t in_off = 0;
   std::size_t out_off = 0;
   for (;;) {
-    if (d.zs.avail_in == 0 && in_off < data.size()) {
+    if (zs.avail_in == 0 && in_off < data.size()) {
       const std::size_t n = std::min(kMaxPiece, data.size() - in_off);
-      d.zs.next_in = data.data() + in_off;
-      d.zs.avail_in = static_cast<uInt>(n);
+      zs.next_in = data.data() + in_off;
+      zs.avail_in = static_cast<uInt>(n);
       in_off += n;
     }
     if (out_off == out.size()) out.resize(out.size() + std::max<std::size_t>(out.size() / 2, 64));
     const std::size_t room = std::min(kMaxPiece, out.size() - out_off);
-    d.zs.next_out = out.data() + out_off;
-    d.zs.avail_out = static_cast<uInt>(room);
+    zs.next_out = out.data() + out_off;
+    zs.avail_out = static_cast<uInt>(room);
     // Z_FINISH once every input byte has been handed to zlib, and from then on until it ends.
-    const int rc = deflate(&d.zs, in_off == data.size() ? Z_FINISH : Z_NO_FLUSH);
-    out_off += room - d.zs.avail_out;
+    const int rc = deflate(&zs, in_off == data.size() ? Z_FINISH : Z_NO_FLUSH);
+    out_off += room - zs.avail_out;
     if (rc == Z_STREAM_END) break;
-    if (rc != Z_OK && rc != Z_BUF_ERROR) return zlib_error(Errc::internal, "deflate failed", d.zs);
+    if (rc != Z_OK && rc != Z_BUF_ERROR) {
+      Error error = zlib_error(Errc::internal, "deflate failed", zs);
+      discard_deflater(level);
+      return error;
+    }
   }
   out.resize(out_off);
   return out;
@@ -100,10 +168,12 @@ Result<Bytes> gzip_compress(ByteView data, int level) {
 // a framing bug that leaves zero bytes behind should surface rather than be absorbed.
 Result<Bytes> gzip_decompress(ByteView data, std::size_t max_output) {
   if (data.empty()) return make_error(Errc::malformed, "gzip: empty input");
-  Inflater inf;
-  if (inflateInit2(&inf.zs, kGzipWindowBits) != Z_OK) return zlib_error(Errc::internal, "inflateInit2 failed", inf.zs);
-  inf.live = true;
-  z_stream& zs = inf.zs;
+  std::optional<Error> init_error;
+  z_stream* const stream = inflater(init_error);
+  if (stream == nullptr) return std::move(*init_error);
+  // Any state this call leaves the stream in (an error, a member half read) is undone by the
+  // inflateReset of the next call.
+  z_stream& zs = *stream;
 
   Bytes out;
   std::size_t produced = 0;

@@ -139,7 +139,47 @@ Result<StreamOpener::Item> StreamOpener::open_event(std::string_view data) {
   return result;
 }
 
+namespace {
+
+// The shape every chunk event of a stream has, {"e2e":"<base64>"}, recognised without the four
+// validating JSON scans below (a third of the work of opening a chunk: bench/run-proxy, streams).
+// Base64 characters need no escaping, so text of exactly this shape is valid JSON with that one
+// member, and the result is the same as the general path's. Anything else takes the general path.
+std::optional<std::string_view> plain_chunk_payload(std::string_view data) {
+  constexpr std::string_view kPrefix = "{\"e2e\":\"";
+  constexpr std::string_view kSuffix = "\"}";
+  if (data.size() < kPrefix.size() + kSuffix.size() || data.substr(0, kPrefix.size()) != kPrefix ||
+      data.substr(data.size() - kSuffix.size()) != kSuffix) {
+    return std::nullopt;
+  }
+  const std::string_view payload = data.substr(kPrefix.size(), data.size() - kPrefix.size() - kSuffix.size());
+  for (const char c : payload) {
+    const bool b64 = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+                     c == '/' || c == '=';
+    if (!b64) return std::nullopt;
+  }
+  return payload;
+}
+
+}  // namespace
+
+Result<StreamOpener::Item> StreamOpener::open_chunk(ByteView raw) {
+  if (!stream_key_) return make_error(Errc::protocol, "E2E stream sent an e2e chunk before e2e_init");
+  if (raw.size() < kNonceBytes + crypto::kAeadTagBytes) {
+    return make_error(Errc::malformed, "e2e chunk too short: " + std::to_string(raw.size()) + " bytes");
+  }
+  auto plain = crypto::aead_open(crypto::Aead::chacha20_poly1305, stream_key_->span(), raw.first(kNonceBytes),
+                                 raw.subspan(kNonceBytes));
+  if (!plain) return make_error(Errc::authentication_failed, "E2E stream chunk decryption failed");
+  return Item{Kind::plaintext, to_string(*plain)};
+}
+
 Result<StreamOpener::Item> StreamOpener::open_event_impl(std::string_view data) {
+  if (const auto payload = plain_chunk_payload(data)) {
+    auto raw = base64_decode(*payload);
+    if (!raw) return make_error(Errc::malformed, std::string(kChunkField) + " is not base64");
+    return open_chunk(*raw);
+  }
   auto init = json_text::find_member(data, kInitField);
   if (!init) return make_error(Errc::malformed, "E2E stream event is not a JSON object: " + init.error().message);
   // The text is valid now; the other lookups cannot fail on syntax.
@@ -170,14 +210,7 @@ Result<StreamOpener::Item> StreamOpener::open_event_impl(std::string_view data) 
     if (!stream_key_) return make_error(Errc::protocol, "E2E stream sent an e2e chunk before e2e_init");
     auto raw = base64_member(data, **chunk, kChunkField);
     if (!raw) return std::move(raw).error();
-    if (raw->size() < kNonceBytes + crypto::kAeadTagBytes) {
-      return make_error(Errc::malformed, "e2e chunk too short: " + std::to_string(raw->size()) + " bytes");
-    }
-    const ByteView all(*raw);
-    auto plain = crypto::aead_open(crypto::Aead::chacha20_poly1305, stream_key_->span(), all.first(kNonceBytes),
-                                   all.subspan(kNonceBytes));
-    if (!plain) return make_error(Errc::authentication_failed, "E2E stream chunk decryption failed");
-    return Item{Kind::plaintext, to_string(*plain)};
+    return open_chunk(*raw);
   }
   if (error->has_value()) {
     const auto& span = **error;

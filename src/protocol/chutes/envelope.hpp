@@ -68,6 +68,7 @@ class StreamOpener {
 
  private:
   Result<Item> open_event_impl(std::string_view data);
+  Result<Item> open_chunk(ByteView raw);  // nonce || ciphertext || tag of one e2e event
 
   const crypto::mlkem768::DecapsulationKey& response_key_;
   std::optional<crypto::SecretArray<32>> stream_key_;

@@ -63,6 +63,14 @@ std::vector<app::OptionSpec> option_specs() {
       {"--tls-key", "FILE", "TLS private key (PEM) for --tls-cert", "TLS_KEY", false, ""},
       {"--tls-ca", "FILE", "CA certificate appended to the served chain", "TLS_CA", false, ""},
       {"--tls-self-signed", "", "generate a fresh self-signed certificate on every start", "TLS_SELF_SIGNED", false, ""},
+      {"--allowed-host", "NAMES",
+       "host names the proxy answers to besides IP addresses, localhost, the --listen host and --tls-domain "
+       "(comma-separated or repeated; '*' for any): requests for other names are refused as DNS rebinding",
+       "E2EE_ALLOWED_HOSTS", true, ""},
+      {"--cors-origin", "ORIGINS",
+       "web origins (scheme://host[:port], comma-separated or repeated, or '*') allowed to call the proxy from a "
+       "browser; without it any origin may when no --api-key is stored, and none may when one is",
+       "E2EE_CORS_ORIGINS", true, ""},
       {"--tls-domain", "NAME", "the name in generated certificates (plus localhost and 127.0.0.1)", "TLS_DOMAIN", false, "localhost"},
       {"--state-dir", "DIR", "where the persistent self-signed certificate is kept", "", false, "$XDG_STATE_HOME/e2ee-proxy or ~/.local/state/e2ee-proxy"},
       {"--threads", "N", "worker threads", "", false, "number of CPUs"},
@@ -221,6 +229,14 @@ int main(int argc, char** argv) {
 
   proxy::ProxyOptions proxy_options;
   if (auto key = cli.value("--api-key"); key && !key->empty()) proxy_options.default_api_key = *key;
+  proxy_options.browser.key_stored = proxy_options.default_api_key.has_value();
+  const auto add_names = [](std::vector<std::string>& to, std::string_view list) {
+    for (auto& name : proxy::split_list(list)) to.push_back(std::move(name));
+  };
+  for (const auto& v : cli.values("--allowed-host")) add_names(proxy_options.browser.allowed_hosts, v);
+  for (const auto& u : listen_urls) add_names(proxy_options.browser.allowed_hosts, u.host);
+  add_names(proxy_options.browser.allowed_hosts, cli.value("--tls-domain").value_or("localhost"));
+  for (const auto& v : cli.values("--cors-origin")) add_names(proxy_options.browser.cors_origins, v);
   proxy::ProxyService service(*provider, proxy_options);
 
   http::ServerLimits limits;

@@ -13,6 +13,7 @@
 
 #include "common/json_text.hpp"
 #include "common/log.hpp"
+#include "proxy/browser_guard.hpp"
 #include "http/cancel_on_disconnect.hpp"
 #include "proxy/chutes/thinking.hpp"
 
@@ -51,34 +52,71 @@ std::optional<std::string> extract_api_key(const http::Headers& headers, const s
 
 ProxyService::ProxyService(Provider& provider, ProxyOptions options) : provider_(provider), options_(std::move(options)) {}
 
-void ProxyService::add_cors(http::Headers& headers) const {
-  // A browser page on any origin may call a proxy that holds no key of its own: the page must
-  // supply the user's key itself. A proxy with a stored key would lend that key to every web
-  // page the user visits, so it sends no CORS grant at all.
-  if (options_.default_api_key) return;
-  headers.set("Access-Control-Allow-Origin", "*");
-  headers.set("Access-Control-Expose-Headers", "*");
-}
+namespace {
+
+// Adds the request's CORS grant to whatever the handler sends, so no response path can forget it.
+class CorsWriter final : public http::ResponseWriter {
+ public:
+  CorsWriter(http::ResponseWriter& inner, std::optional<std::string> grant) : inner_(inner), grant_(std::move(grant)) {}
+
+  net::awaitable<Status> send(http::Response response) override {
+    add(response.headers);
+    co_return co_await inner_.send(std::move(response));
+  }
+  net::awaitable<Status> start_stream(int status, http::Headers headers) override {
+    add(headers);
+    co_return co_await inner_.start_stream(status, std::move(headers));
+  }
+  net::awaitable<Status> write(std::string_view chunk) override { co_return co_await inner_.write(chunk); }
+  net::awaitable<Status> finish() override { co_return co_await inner_.finish(); }
+  bool started() const noexcept override { return inner_.started(); }
+  void on_client_gone(std::function<void()> hook) override { inner_.on_client_gone(std::move(hook)); }
+
+ private:
+  void add(http::Headers& headers) const {
+    if (!grant_) return;
+    headers.set("Access-Control-Allow-Origin", *grant_);
+    headers.set("Access-Control-Expose-Headers", "*");
+    if (*grant_ != "*") headers.set("Vary", "Origin");
+  }
+
+  http::ResponseWriter& inner_;
+  std::optional<std::string> grant_;
+};
+
+}  // namespace
 
 boost::asio::awaitable<int> ProxyService::send(http::ResponseWriter& writer, http::Response response) {
-  add_cors(response.headers);
   const int status = response.status;
   co_await writer.send(std::move(response));
   co_return status;
 }
 
-boost::asio::awaitable<void> ProxyService::handle(http::Request& request, http::ResponseWriter& writer) {
+boost::asio::awaitable<void> ProxyService::handle(http::Request& request, http::ResponseWriter& client) {
   const auto started = std::chrono::steady_clock::now();
   const std::size_t bytes_in = request.body.size();  // the body is moved into the pipeline below
   const std::string path = request.path;
   int status = 0;
+  const auto origin = request.headers.get("Origin");
+  const auto grant = cors_grant(options_.browser, origin);
+  CorsWriter writer(client, grant);
 
-  if (path == "/health") {
+  if (!host_allowed(options_.browser, request.headers.get("Host"))) {
+    // Answered before anything else: a DNS-rebinding page must learn nothing, not even /health.
+    const ProxyError refused{403, "permission_error", "host_not_allowed",
+                             "this proxy does not answer requests for the host name in the Host header (a web page "
+                             "may be trying to reach it through DNS rebinding); to allow a name, start the proxy with "
+                             "--allowed-host NAME or set E2EE_ALLOWED_HOSTS",
+                             0};
+    http::Response answer = starts_with(path, "/v1/messages") ? make_messages_dialect()->render_error(refused)
+                                                               : render_openai_error(refused);
+    status = co_await send(writer, std::move(answer));
+  } else if (path == "/health") {
     status = co_await send(writer, json_response(200, "{\"status\":\"ok\"}\n"));
   } else if (request.method == "OPTIONS" && starts_with(path, "/v1/")) {
     http::Response r;
     r.status = 204;
-    if (!options_.default_api_key) {
+    if (grant) {
       r.headers.set("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
       r.headers.set("Access-Control-Allow-Headers", "*");
       r.headers.set("Access-Control-Max-Age", "86400");
@@ -194,10 +232,8 @@ net::awaitable<int> ProxyService::handle_stream(Dialect& dialect, E2eeCall call,
                           keepalive.async_wait(net::as_tuple(net::use_awaitable)));
     if (woke.index() == 0 || pending->outcome) continue;
     if (!started) {
-      http::Headers headers = sse_headers();
-      add_cors(headers);
       started = true;
-      client_gone = !co_await start_client_stream(*shaper, writer, std::move(headers));
+      client_gone = !co_await start_client_stream(*shaper, writer, sse_headers());
     }
     if (!client_gone) {
       const std::string ping = shaper->keepalive();
@@ -213,9 +249,7 @@ net::awaitable<int> ProxyService::handle_stream(Dialect& dialect, E2eeCall call,
     co_return co_await send(writer, dialect.render_error(*error));
   }
   if (!started) {
-    http::Headers headers = sse_headers();
-    add_cors(headers);
-    if (auto sent = co_await start_client_stream(*shaper, writer, std::move(headers)); !sent) co_return 499;
+    if (auto sent = co_await start_client_stream(*shaper, writer, sse_headers()); !sent) co_return 499;
   }
   co_return co_await relay_stream(*std::get<CallResult>(outcome).events, *shaper, writer, every);
 }

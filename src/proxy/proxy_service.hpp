@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "http/server.hpp"
+#include "proxy/browser_guard.hpp"
 #include "proxy/dialect.hpp"
 #include "proxy/provider.hpp"
 
@@ -19,6 +20,7 @@ namespace e2ee::proxy {
 
 struct ProxyOptions {
   std::optional<std::string> default_api_key;  // --api-key / E2EE_API_KEY: for requests without a key
+  BrowserPolicy browser;                       // Host names answered, CORS grants
 };
 
 // x-api-key first (Anthropic SDKs), then Authorization (Bearer or raw), else the default.
@@ -35,7 +37,6 @@ class ProxyService {
   // Streaming calls: waits for the provider while keeping the client's connection alive, then relays.
   boost::asio::awaitable<int> handle_stream(Dialect& dialect, E2eeCall call, http::ResponseWriter& writer);
   boost::asio::awaitable<int> send(http::ResponseWriter& writer, http::Response response);
-  void add_cors(http::Headers& headers) const;
 
   Provider& provider_;
   ProxyOptions options_;

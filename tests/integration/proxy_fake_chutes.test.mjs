@@ -126,6 +126,53 @@ describe('surface', () => {
     assert.equal(r.headers['access-control-allow-origin'], '*');
   });
 
+  test('DNS-rebinding guard: a Host that is not loopback, an IP or an allowed name → 403 in the client\'s dialect; nothing upstream', async () => {
+    const key = newKey('rebind');
+    for (const [path, body] of [['/v1/chat/completions', chat(`rebind ${MARKER}`)], ['/v1/messages', { model: TEE_MODEL, max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] }]]) {
+      const r = await post(path, key, body, { headers: { host: 'evil.example:8443' } });
+      assert.equal(r.status, 403, r.text);
+      const e = r.json();
+      if (path === '/v1/messages') {
+        assert.equal(e.type, 'error', r.text);
+        assert.equal(e.error.type, 'permission_error');
+      } else {
+        assert.equal(e.error.code, 'host_not_allowed', r.text);
+      }
+      assert.match(r.text, /--allowed-host/);
+    }
+    const health = await request(`${proxy.url}/health`, { headers: { host: 'evil.example' } });
+    assert.equal(health.status, 403, 'not even /health answers a rebinding page');
+    assert.equal(invokesOf(key).length + discoveriesOf(key).length, 0, 'nothing went upstream');
+    for (const host of ['localhost:1', '127.0.0.1', '[::1]:8443', 'app.localhost']) {
+      const ok = await request(`${proxy.url}/health`, { headers: { host } });
+      assert.equal(ok.status, 200, `${host}: ${ok.text}`);
+    }
+  });
+
+  test('CORS with a stored key: no grant by default; --cors-origin grants the listed origins only', async () => {
+    const keyed = await startProxy(['--upstream', fake.url, '--models-upstream', fake.url, '--api-key', newKey('stored'),
+      '--allowed-host', 'proxy.test', '--cors-origin', 'https://app.example,http://localhost:3000']);
+    const plain = await startProxy(['--upstream', fake.url, '--models-upstream', fake.url, '--api-key', newKey('stored2')]);
+    try {
+      const preflight = (base, origin) => request(`${base}/v1/chat/completions`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST' } });
+      const none = await preflight(plain.url, 'https://app.example');
+      assert.equal(none.status, 204);
+      assert.equal(none.headers['access-control-allow-origin'], undefined, 'a stored key is not lent to web pages');
+      const listed = await preflight(keyed.url, 'https://app.example');
+      assert.equal(listed.headers['access-control-allow-origin'], 'https://app.example');
+      assert.match(String(listed.headers.vary), /Origin/);
+      assert.ok(listed.headers['access-control-allow-methods']);
+      const other = await preflight(keyed.url, 'https://evil.example');
+      assert.equal(other.headers['access-control-allow-origin'], undefined);
+      const models = await request(`${keyed.url}/v1/models`, { headers: { origin: 'http://localhost:3000', host: 'proxy.test:9' } });
+      assert.equal(models.status, 200, models.text);
+      assert.equal(models.headers['access-control-allow-origin'], 'http://localhost:3000');
+    } finally {
+      await keyed.stop();
+      await plain.stop();
+    }
+  });
+
   test('unknown path → 404 in the OpenAI error shape', async () => {
     const r = await request(`${proxy.url}/nope`, { headers: { authorization: 'Bearer x' } });
     assertOpenAIError(r, 404);

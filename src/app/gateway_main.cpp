@@ -26,6 +26,9 @@ std::vector<app::OptionSpec> option_specs() {
   return {
       {"--listen", "URL", "where clients (or the provider's API) connect: http://HOST:PORT or https://HOST:PORT", "", true, "http://127.0.0.1:8000"},
       {"--backend", "URL", "the engine's base URL (vLLM, SGLang, llama.cpp server, …)", "", false, "required"},
+      {"--backend-timeout", "SECONDS",
+       "how long the engine may stay silent (not one byte, e.g. during a long prefill) before the request fails",
+       "", false, "1800"},
       {"--model", "NAME", "a model name to serve; without it the engine's /v1/models is used", "", true, ""},
       {"--chute-id", "UUID", "what /v1/models reports as chute_id and /e2e/instances/{id} answers to", "", false, "kept in --key-dir, else random"},
       {"--confidential", "true|false", "what /v1/models reports as confidential_compute: say true only inside a TEE", "", false, "false"},
@@ -86,14 +89,16 @@ int main(int argc, char** argv) {
   if (confidential != "true" && confidential != "false") return fail("--confidential takes true or false");
   options.confidential = confidential == "true";
   unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  unsigned long backend_timeout_s = 1800;  // long generations (production: 1800 s)
   try {
     if (auto v = cli.value("--nonces-per-discovery")) options.nonces_per_discovery = std::stoul(*v);
     if (auto v = cli.value("--threads")) threads = static_cast<unsigned>(std::stoul(*v));
+    if (auto v = cli.value("--backend-timeout")) backend_timeout_s = std::stoul(*v);
   } catch (const std::exception&) {
-    return fail("--nonces-per-discovery and --threads take numbers");
+    return fail("--nonces-per-discovery, --threads and --backend-timeout take numbers");
   }
-  if (options.nonces_per_discovery == 0 || options.nonces_per_discovery > 10000 || threads == 0)
-    return fail("--nonces-per-discovery must be 1..10000 and --threads positive");
+  if (options.nonces_per_discovery == 0 || options.nonces_per_discovery > 10000 || threads == 0 || backend_timeout_s == 0)
+    return fail("--nonces-per-discovery must be 1..10000, --threads and --backend-timeout positive");
 
   std::optional<std::filesystem::path> key_dir;
   if (auto v = cli.value("--key-dir")) key_dir = *v;
@@ -139,7 +144,7 @@ int main(int argc, char** argv) {
     if (!tls) return fail("backend TLS: " + tls.error().message);
     engine_options.tls = *tls;
   }
-  engine_options.read_timeout = std::chrono::milliseconds(1800 * 1000);  // long generations (production: 1800 s)
+  engine_options.read_timeout = std::chrono::seconds(backend_timeout_s);
   http::Client engine(ioc.get_executor(), engine_options);
   std::unique_ptr<gateway::NonceStore> nonces;
   std::string store_description = "in memory";
@@ -202,6 +207,7 @@ int main(int argc, char** argv) {
               store_description.c_str());
   std::fflush(stdout);
 
+  app::raise_open_file_limit();
   app::run_io(ioc, threads);
   return 0;
 }

@@ -74,6 +74,10 @@ std::vector<app::OptionSpec> option_specs() {
       {"--tls-domain", "NAME", "the name in generated certificates (plus localhost and 127.0.0.1)", "TLS_DOMAIN", false, "localhost"},
       {"--state-dir", "DIR", "where the persistent self-signed certificate is kept", "", false, "$XDG_STATE_HOME/e2ee-proxy or ~/.local/state/e2ee-proxy"},
       {"--threads", "N", "worker threads", "", false, "number of CPUs"},
+      {"--upstream-timeout", "SECONDS",
+       "how long the provider may stay silent (not one byte, e.g. during a long prefill) before the request fails "
+       "with 504 or, mid-stream, an error event",
+       "", false, "300"},
       {"--gzip-level", "N", "gzip level for request bodies, 1 (fastest) to 9", "", false, "1"},
       {"--discoveries-per-minute", "N", "pace of instance discoveries per API key (the Chutes API allows 10)", "", false, "10"},
       {"--log-level", "LEVEL", "error, warn, info, debug or trace (no level ever logs prompts, completions or keys)", "", false, "info"},
@@ -187,15 +191,17 @@ int main(int argc, char** argv) {
   unsigned threads = std::max(1u, std::thread::hardware_concurrency());
   int gzip_level = 1;
   std::size_t discoveries = 10;
+  unsigned long upstream_timeout_s = 300;
   try {
+    if (auto v = cli.value("--upstream-timeout")) upstream_timeout_s = std::stoul(*v);
     if (auto v = cli.value("--threads")) threads = static_cast<unsigned>(std::stoul(*v));
     if (auto v = cli.value("--gzip-level")) gzip_level = std::stoi(*v);
     if (auto v = cli.value("--discoveries-per-minute")) discoveries = std::stoul(*v);
   } catch (const std::exception&) {
-    return fail("--threads, --gzip-level and --discoveries-per-minute take numbers");
+    return fail("--threads, --gzip-level, --discoveries-per-minute and --upstream-timeout take numbers");
   }
-  if (threads == 0 || gzip_level < 1 || gzip_level > 9 || discoveries == 0)
-    return fail("--threads and --discoveries-per-minute must be positive and --gzip-level 1..9");
+  if (threads == 0 || gzip_level < 1 || gzip_level > 9 || discoveries == 0 || upstream_timeout_s == 0)
+    return fail("--threads, --discoveries-per-minute and --upstream-timeout must be positive and --gzip-level 1..9");
 
   http::TlsClientOptions client_tls_options;
   for (const auto& f : cli.values("--upstream-ca")) client_tls_options.extra_ca_files.emplace_back(f);
@@ -215,6 +221,7 @@ int main(int argc, char** argv) {
   boost::asio::io_context ioc(static_cast<int>(threads));
   http::ClientOptions client_options;
   client_options.tls = *client_tls;
+  client_options.read_timeout = std::chrono::seconds(upstream_timeout_s);
   http::Client client(ioc.get_executor(), client_options);
 
   proxy::chutes::ChutesOptions chutes;
@@ -284,6 +291,7 @@ int main(int argc, char** argv) {
                 listener_tls->certificate_file.c_str());
   std::fflush(stdout);
 
+  app::raise_open_file_limit();
   app::run_io(ioc, threads);
   return 0;
 }

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <sys/resource.h>
 #include <fstream>
 #include <thread>
 
@@ -51,6 +52,13 @@ ShutdownSignals::ShutdownSignals(boost::asio::io_context& ioc, std::function<voi
 }
 
 ShutdownSignals::~ShutdownSignals() = default;
+
+void raise_open_file_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  limit.rlim_cur = limit.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) log::warn("could not raise the open-file limit", {{"limit", std::to_string(limit.rlim_max)}});
+}
 
 void run_io(boost::asio::io_context& ioc, unsigned threads) {
   std::vector<std::thread> pool;

@@ -32,6 +32,10 @@ class ShutdownSignals {
   std::unique_ptr<Impl> impl_;
 };
 
+// Raises the soft limit on open files to the hard limit: every client connection and its upstream
+// cost a descriptor each, and the usual soft limit of 1,024 would cap a proxy at ~500 streams.
+void raise_open_file_limit();
+
 // Runs `ioc` on `threads` threads until it stops.
 void run_io(boost::asio::io_context& ioc, unsigned threads);
 

@@ -27,7 +27,8 @@
 #include <limits>
 #include <mutex>
 #include <optional>
-#include <unordered_map>
+#include <algorithm>
+#include <map>
 
 #include "http/wire.hpp"
 
@@ -142,12 +143,27 @@ struct ServerState {
     bool idle = false;
   };
 
+  // Registers a new connection. At max_connections the one that has waited longest without a
+  // request in progress (an idle keep-alive connection, or one that has not sent a byte: a
+  // preconnect, a slowloris) is closed to make room, as nginx reuses idle keep-alive connections;
+  // so thousands of idle sockets cannot lock real clients out. Refused only when all are busy.
   std::optional<std::uint64_t> add_connection(Closer closer) {
-    std::lock_guard lock(mutex);
-    if (stopping || connections.size() >= limits.max_connections) return std::nullopt;
-    const std::uint64_t id = ++next_id;
-    connections.emplace(id, Entry{std::move(closer), false});
-    open.store(connections.size());
+    Closer evicted;
+    std::uint64_t id = 0;
+    {
+      std::lock_guard lock(mutex);
+      if (stopping) return std::nullopt;
+      if (connections.size() >= limits.max_connections) {
+        const auto oldest_idle = std::find_if(connections.begin(), connections.end(), [](const auto& e) { return e.second.idle; });
+        if (oldest_idle == connections.end()) return std::nullopt;
+        oldest_idle->second.idle = false;  // picked once; it deregisters when its close lands
+        evicted = oldest_idle->second.close;
+      }
+      id = ++next_id;
+      connections.emplace(id, Entry{std::move(closer), false});
+      open.store(connections.size());
+    }
+    if (evicted) evicted(/*only_if_idle=*/true);
     return id;
   }
 
@@ -215,7 +231,7 @@ struct ServerState {
   mutable std::mutex mutex;
   std::vector<std::shared_ptr<tcp::acceptor>> acceptors;  // the objects themselves: on `strand`
   std::vector<Url> bound;
-  std::unordered_map<std::uint64_t, Entry> connections;
+  std::map<std::uint64_t, Entry> connections;  // by id: oldest first
   std::uint64_t next_id = 0;
   std::vector<std::weak_ptr<net::steady_timer>> drain_waiters;
 };

@@ -34,7 +34,9 @@ struct ServerLimits {
   std::chrono::seconds body_timeout{120};           // whole body must arrive within this
   std::chrono::seconds idle_timeout{75};            // keep-alive wait for the next request
   std::chrono::seconds write_timeout{60};           // one write to a stalled client
-  std::size_t max_connections = 4096;               // beyond this, new connections are closed at once
+  // Beyond this a new connection replaces the longest-idle one (no request in progress), or is
+  // closed at once when every connection is busy.
+  std::size_t max_connections = 4096;
   // Empty: {"error":{"message":…,"type":"invalid_request_error"|"server_error"}} as JSON.
   ErrorResponder error_responder;
 };

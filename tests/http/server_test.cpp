@@ -390,28 +390,59 @@ TEST(Server, HandlerFailuresBecome500OrAClosedConnection) {
   });
 }
 
-TEST(Server, ClosesConnectionsBeyondTheLimit) {
+TEST(Server, AtTheLimitANewConnectionReplacesTheLongestIdleOne) {
   net::io_context ioc;
   ServerLimits limits;
-  limits.max_connections = 1;
+  limits.max_connections = 2;
   Server server(ioc.get_executor(), echo, limits);
   const Url url = listen_local(server);
   run(ioc, [&]() -> net::awaitable<void> {
-    auto first = co_await connect_raw(url);
-    co_await write_raw(first, "GET /1 HTTP/1.1\r\nHost: x\r\n\r\n");
     std::string pending;
-    EXPECT_TRUE(Contains(co_await read_one_response(first, pending), "GET /1"));
+    auto kept_alive = co_await connect_raw(url);  // answered once, then idle
+    co_await write_raw(kept_alive, "GET /1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_TRUE(Contains(co_await read_one_response(kept_alive, pending), "GET /1"));
+    auto silent = co_await connect_raw(url);  // never sends a byte
+    co_await eventually([&] { return server.open_connections() == 2; });
 
-    auto second = co_await connect_raw(url);
-    co_await write_raw(second, "GET /2 HTTP/1.1\r\nHost: x\r\n\r\n");
-    EXPECT_EQ(co_await read_to_close(second), "");  // closed at once, unanswered
+    auto newcomer = co_await connect_raw(url);
+    co_await write_raw(newcomer, "GET /3 HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_TRUE(Contains(co_await read_one_response(newcomer, pending), "GET /3")) << "served despite the limit";
+    EXPECT_EQ(co_await read_to_close(kept_alive), "") << "the longest-idle connection made room";
+    co_await eventually([&] { return server.open_connections() == 2; });
+
+    auto another = co_await connect_raw(url);
+    co_await write_raw(another, "GET /4 HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_TRUE(Contains(co_await read_one_response(another, pending), "GET /4"));
+    EXPECT_EQ(co_await read_to_close(silent), "") << "a connection that never sent a byte is idle too";
+  });
+}
+
+TEST(Server, AtTheLimitWithEveryConnectionBusyANewOneIsClosedAtOnce) {
+  net::io_context ioc;
+  ServerLimits limits;
+  limits.max_connections = 1;
+  bool release = false;
+  Handler hold = [&](Request& request, ResponseWriter& writer) -> net::awaitable<void> {
+    while (!release) co_await sleep_for(10ms);
+    co_await echo(request, writer);
+  };
+  Server server(ioc.get_executor(), hold, limits);
+  const Url url = listen_local(server);
+  run(ioc, [&]() -> net::awaitable<void> {
+    std::string pending;
+    auto busy = co_await connect_raw(url);
+    co_await write_raw(busy, "GET /1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    co_await sleep_for(100ms);  // the request is in the handler now
+
+    auto refused = co_await connect_raw(url);
+    co_await write_raw(refused, "GET /2 HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(co_await read_to_close(refused), "");  // closed at once, unanswered
     EXPECT_EQ(server.open_connections(), 1u);
 
-    first.close();
+    release = true;
+    EXPECT_TRUE(Contains(co_await read_one_response(busy, pending), "GET /1")) << "the busy one was not disturbed";
+    busy.close();
     co_await eventually([&] { return server.open_connections() == 0; });
-    auto third = co_await connect_raw(url);
-    co_await write_raw(third, "GET /3 HTTP/1.1\r\nHost: x\r\n\r\n");
-    EXPECT_TRUE(Contains(co_await read_one_response(third, pending), "GET /3"));
   });
 }
 

@@ -9,16 +9,18 @@
 import { test, describe, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import { loadOpenAI } from './lib/deps.mjs';
 import { request, rawExchange, deferred, within } from './lib/http.mjs';
 import { startEngine, chatFrames } from './lib/engine.mjs';
 import { start, startProxy, startGateway, binaryPath, linesContaining } from './lib/processes.mjs';
 import * as peer from './lib/chutes_peer.mjs';
+import { scratchDir, makeRootCa, makeCert } from './lib/tls_tools.mjs';
 import { startStack, freePort, run, rssKiB, assertOpenAIError, assertAnthropicError, assertWellFormedStream, contentOf, MODEL, CHUTE, ENGINE_MODELS } from './lib/e2e_stack.mjs';
 
 const OpenAI = await loadOpenAI();
@@ -544,6 +546,167 @@ describe('command lines that cannot work: non-zero exit, one line saying why', (
   });
 });
 
+describe('silent and broken upstreams: a bounded, clear failure; the proxy keeps serving', () => {
+  let stack;
+  before(async () => {
+    // A short --upstream-timeout stands for the default 300 s: the behaviour is the same.
+    stack = await startStack({ proxyArgs: ['--upstream-timeout', '2', '--log-level', 'debug'] });
+    extraProcs.push(stack.proxy, stack.gateway);
+  });
+  after(async () => {
+    await stack?.proxy?.stop();
+    await stack?.gateway?.stop();
+    await stack?.engine?.close();
+  });
+  afterEach(() => {
+    for (const p of [stack?.proxy, stack?.gateway]) if (p && !p.stopped) p.assertRunning();
+  });
+
+  test('engine silent before the first byte → 504 upstream_timeout after --upstream-timeout; the engine connection is then cut', async () => {
+    let recorded;
+    stack.engine.enqueue((rec) => {
+      recorded = rec;
+      return { stallBeforeFirstByte: true };
+    });
+    const t0 = Date.now();
+    const r = await post('/v1/chat/completions', newKey('silent'), chat(`silent ${MARKER}`), { base: stack.proxy.url, timeoutMs: 20000 });
+    const elapsed = Date.now() - t0;
+    const e = assertOpenAIError(r, 504);
+    assert.equal(e.code, 'upstream_timeout', r.text);
+    assert.ok(elapsed >= 1500 && elapsed < 10000, `answered after ${elapsed} ms, expected about 2 s`);
+    try {
+      assert.equal(await within(recorded.closed, 8000, 'the silent engine request was never cut'), true);
+    } finally {
+      stack.engine.dropConnections();
+    }
+    const ok = await post('/v1/chat/completions', newKey('after'), chat('after the timeout'), { base: stack.proxy.url });
+    assert.equal(ok.status, 200, ok.text);
+  });
+
+  test('engine silent mid-stream → the content so far, one error event and [DONE] after --upstream-timeout', async () => {
+    stack.engine.enqueue(() => ({ frames: chatFrames({ model: MODEL, pieces: ['first ', 'second ', 'never'] }), stallAfterFrames: 2 }));
+    const t0 = Date.now();
+    const r = await post('/v1/chat/completions', newKey('stall'), chat(`stall ${MARKER}`, { stream: true }), { base: stack.proxy.url, timeoutMs: 20000 });
+    const elapsed = Date.now() - t0;
+    stack.engine.dropConnections();
+    assert.equal(r.status, 200, r.text);
+    const events = assertWellFormedStream(r.text);
+    const errors = events.filter((ev) => ev.error);
+    assert.equal(errors.length, 1, `one error event: ${r.text}`);
+    assert.match(errors[0].error.message, /no data .* for 2000 ms|timed out/i, r.text);
+    assert.ok(!r.text.includes('never'), 'nothing after the stall');
+    assert.ok(elapsed < 10000, `the stream ended after ${elapsed} ms`);
+  });
+
+  test('engine answers with bytes that are not HTTP → 502 in the OpenAI shape', async () => {
+    stack.engine.enqueue(() => ({ garbage: `\x00\x01 not http ${MARKER}\r\n\r\n` }));
+    const r = await post('/v1/chat/completions', newKey('garbage'), chat('garbage please'), { base: stack.proxy.url });
+    assert.ok(r.status >= 500 && r.status <= 504, `${r.status}: ${r.text}`);
+    assertOpenAIError(r, r.status);
+    assert.ok(!r.text.includes(MARKER), 'the garbage is not echoed');
+  });
+
+  test('10,000 idle client connections: the proxy keeps answering, and its descriptors return to baseline once they close', async (t) => {
+    const pid = stack.proxy.child.pid;
+    const fds = () => readdirSync(`/proc/${pid}/fd`).length;
+    const base = fds();
+    const port = Number(new URL(stack.proxy.url).port);
+    const sockets = [];
+    const N = 10000;
+    for (let i = 0; i < N; i += 500) {
+      await Promise.all(Array.from({ length: Math.min(500, N - i) }, () => new Promise((resolve, reject) => {
+        const s = net.connect({ host: '127.0.0.1', port }, () => resolve());
+        s.on('error', reject);
+        sockets.push(s);
+      })));
+    }
+    try {
+      const t0 = Date.now();
+      const r = await post('/v1/chat/completions', newKey('idle'), chat('through the crowd'), { base: stack.proxy.url, timeoutMs: 15000 });
+      assert.equal(r.status, 200, r.text);
+      assert.ok(Date.now() - t0 < 5000, `answered after ${Date.now() - t0} ms with ${N} idle connections open`);
+      // The proxy keeps at most its connection limit (4,096) and closes the longest-idle ones to
+      // make room: bounded descriptors and memory, and a real client is never locked out.
+      const open = fds();
+      assert.ok(open - base <= 4096 + 64, `the proxy holds ${open - base} extra descriptors for ${N} idle connections`);
+      assert.ok(open - base >= 1000, `only ${open - base} extra descriptors: were the connections accepted at all?`);
+      const rss = rssKiB(pid);
+      assert.ok(rss < 256 * 1024, `proxy RSS ${rss} KiB with ${open - base} idle connections`);
+      t.diagnostic(`${N} idle connections: proxy holds ${open - base} descriptors, RSS ${(rss / 1024).toFixed(1)} MiB`);
+    } finally {
+      for (const s of sockets) s.destroy();
+    }
+    const deadline = Date.now() + 15000;
+    while (fds() > base + 16 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(fds() <= base + 16, `descriptors: ${base} before, ${fds()} after the connections closed`);
+  });
+});
+
+describe('upstream TLS that must not be trusted', () => {
+  const dir = scratchDir('e2ee-faults-tls-');
+  let stack;
+  let root;
+  const servers = [];
+  before(async () => {
+    stack = await startStack({ proxy: false });
+    extraProcs.push(stack.gateway);
+    root = await makeRootCa(dir, 'faults root');
+  });
+  after(async () => {
+    for (const s of servers) s.close();
+    await stack?.gateway?.stop();
+    await stack?.engine?.close();
+  });
+
+  // An https front for the gateway, with the given certificate.
+  async function httpsFront(leaf) {
+    const target = new URL(stack.gateway.url);
+    const server = https.createServer({ key: readFileSync(leaf.key), cert: readFileSync(leaf.cert) }, (req, res) => {
+      const up = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent: false }, (ur) => {
+        res.writeHead(ur.statusCode, ur.headers);
+        ur.pipe(res);
+      });
+      up.on('error', () => res.destroy());
+      req.pipe(up);
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    servers.push(server);
+    return `https://127.0.0.1:${server.address().port}`;
+  }
+
+  async function proxyTo(url, extra = []) {
+    const p = await startProxy(['--upstream', url, '--models-upstream', url, ...extra]);
+    extraProcs.push(p);
+    return p;
+  }
+
+  test('an untrusted certificate, a certificate for another name, plain HTTP on an https URL → 502 naming the TLS problem; the trusted control works', async () => {
+    const good = await makeCert(dir, root, { cn: 'faults good', sans: ['IP:127.0.0.1', 'DNS:localhost'] });
+    const wrongName = await makeCert(dir, root, { cn: 'faults other', sans: ['DNS:other.example'] });
+    const goodUrl = await httpsFront(good);
+    const wrongUrl = await httpsFront(wrongName);
+    const plainAsHttps = stack.gateway.url.replace('http://', 'https://');
+    const cases = [
+      ['untrusted root', await proxyTo(goodUrl)],
+      ['wrong name', await proxyTo(wrongUrl, ['--upstream-ca', root.cert])],
+      ['not TLS at all', await proxyTo(plainAsHttps)],
+    ];
+    for (const [what, p] of cases) {
+      const t0 = Date.now();
+      const r = await post('/v1/chat/completions', newKey('tls'), chat(`tls ${MARKER}`), { base: p.url, timeoutMs: 20000 });
+      const e = assertOpenAIError(r, 502);
+      assert.match(e.message, /certificate|verify|TLS|SSL|handshake/i, `${what}: ${r.text}`);
+      assert.ok(Date.now() - t0 < 10000, `${what}: took ${Date.now() - t0} ms`);
+      p.assertRunning();
+      await p.stop();
+    }
+    const control = await proxyTo(goodUrl, ['--upstream-ca', root.cert]);
+    const ok = await post('/v1/chat/completions', newKey('tlsok'), chat('trusted'), { base: control.url });
+    assert.equal(ok.status, 200, `control: ${ok.text}`);
+    await control.stop();
+  });
+});
+
 describe('lifecycle', () => {
   for (const name of ['e2ee-proxy', 'e2ee-gateway']) {
     test(`${name}: SIGTERM right after the start line → exit 0 (10 of 10)`, async () => {
@@ -573,3 +736,4 @@ describe('lifecycle', () => {
     await gateway.stop(20000);
   });
 });
+

@@ -11,6 +11,7 @@ const char* to_string(Errc code) noexcept {
     case Errc::limit_exceeded: return "limit_exceeded";
     case Errc::malformed: return "malformed";
     case Errc::unavailable: return "unavailable";
+    case Errc::not_answered: return "not_answered";
     case Errc::timeout: return "timeout";
     case Errc::cancelled: return "cancelled";
     case Errc::protocol: return "protocol";

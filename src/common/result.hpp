@@ -19,6 +19,9 @@ enum class Errc {
   limit_exceeded,       // a size limit was hit (decompression bomb, body too large)
   malformed,            // structurally broken input (truncated gzip, bad envelope)
   unavailable,          // a dependency is down or refused (peer, Redis, TEE device)
+  not_answered,         // a reused keep-alive connection closed before any response byte; the
+                        // request was not replayed (it may have been acted on): resend it with
+                        // fresh single-use values if that is safe
   timeout,              // a deadline passed (connect, read, idle)
   cancelled,            // the operation was abandoned (client went away, shutdown)
   protocol,             // a peer broke its protocol (bad HTTP, TLS failure, unexpected framing)

@@ -294,10 +294,8 @@ boost::asio::awaitable<int> FieldGateway::chat(http::Request& request, http::Res
       if (opened || opened.error().code != Errc::authentication_failed) break;
     }
     if (!opened) {
-      const bool tag = opened.error().code == Errc::authentication_failed;
       log::info("e2ee request did not open", {{"reason", to_string(opened.error().code)}});
-      const FieldError e{400, tag ? "e2ee_decryption_failed" : "invalid_e2ee_request",
-                         tag ? "Decryption failed" : "invalid E2EE request: " + opened.error().message};
+      const FieldError e = request_open_error(opened.error());
       co_return co_await fail(e);
     }
     body = std::move(*opened);

@@ -33,6 +33,13 @@ bool is_hex(std::string_view s) {
   return !s.empty() && hex_decode(s).has_value();
 }
 
+// What dstack's model-key normalisation accepts: 64 bytes, or 65 bytes starting 04.
+bool ecdsa_key_length_ok(std::string_view hex) {
+  if (hex.substr(0, 2) == "0x" || hex.substr(0, 2) == "0X") hex.remove_prefix(2);
+  auto bytes = hex_decode(hex);
+  return bytes && (bytes->size() == 64 || (bytes->size() == 65 && (*bytes)[0] == 0x04));
+}
+
 // Keys compare by their raw form (ecdsa: X‖Y whatever the encoding sent).
 bool same_key(const field::PeerKey& claimed, const field::KeyPair& ours) { return claimed.public_raw() == ours.public_raw(); }
 
@@ -47,6 +54,14 @@ std::string checksum_address(const std::array<std::uint8_t, 20>& address) {
     out += (nibble >= 8) ? static_cast<char>(std::toupper(static_cast<unsigned char>(hex[i]))) : hex[i];
   }
   return out;
+}
+
+FieldError request_open_error(const Error& e) {
+  if (e.code == Errc::authentication_failed) return error("e2ee_decryption_failed", "Decryption failed");
+  // protocol/field reports a short envelope as Errc::malformed "…: envelope too short: N bytes, minimum M".
+  if (e.code == Errc::malformed && e.message.find("envelope too short") != std::string::npos)
+    return error("e2ee_decryption_failed", "Encrypted payload is too short (" + e.message + ")");
+  return error("invalid_e2ee_request", "invalid E2EE request: " + e.message);
 }
 
 std::string field_error_json(const FieldError& e) {
@@ -97,7 +112,15 @@ std::variant<std::monostate, FieldSession, FieldError> negotiate_field_e2ee(cons
   if (!client) return error("e2ee_invalid_public_key", "X-Client-Pub-Key is not a valid " + algo_name + " public key");
 
   const std::string near_version = header(h, "X-Encryption-Version");
-  const bool near = !near_version.empty() || !header(h, "X-Encrypt-All-Fields").empty();
+  // NEAR's own headers make it NEAR; X-Encrypt-All-Fields alone does only when none of dstack's
+  // headers is there (a dstack client may ask for the all-fields coverage too, and keeps its wire).
+  const bool dstack_headers =
+      !header(h, "X-E2EE-Version").empty() || !header(h, "X-E2EE-Nonce").empty() || !header(h, "X-E2EE-Timestamp").empty();
+  const bool near = !near_version.empty() || (!header(h, "X-Encrypt-All-Fields").empty() && !dstack_headers);
+  if (!near && algo == field::Algo::ecdsa && !ecdsa_key_length_ok(model_hex))
+    // dstack normalises the model key to 65 bytes before comparing; another length is a ValueError
+    // there, reported as invalid_e2ee_request (near-phala-protocol.md §3 step 5, §9).
+    return error("invalid_e2ee_request", "X-Model-Pub-Key must be 64 bytes (X||Y) or 65 bytes starting 04");
   auto model = field::PeerKey::parse_hex(algo, model_hex);
   const field::KeyPair& ours = algo == field::Algo::ecdsa ? keys.ecdsa : keys.ed25519;
   if (!model || !same_key(*model, ours)) {
@@ -129,7 +152,8 @@ std::variant<std::monostate, FieldSession, FieldError> negotiate_field_e2ee(cons
     if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty())
       return error("e2ee_invalid_timestamp", "X-E2EE-Timestamp must be an integer (unix seconds)");
     const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
-    if (std::llabs(now_s - ts) > window.count())
+    // Compared without subtracting: now - ts overflows for timestamps near the int64 limits.
+    if (ts < now_s - window.count() || ts > now_s + window.count())
       return error("e2ee_invalid_timestamp", "X-E2EE-Timestamp is outside the allowed replay window");
     s.policy.v2 = field::V2Context{nonce, ts};
     s.version = 2;
@@ -149,6 +173,10 @@ std::variant<std::monostate, FieldSession, FieldError> negotiate_field_e2ee(cons
     s.schemes = {field::Scheme::ed25519_aes_gcm, field::Scheme::ed25519_box};
   }
   s.policy.scheme = s.schemes.front();
+  // dstack's v2 nonce/timestamp binding exists only for AEAD envelopes; NaCl box (NEAR v1) has no
+  // AAD to carry it, so the combination is refused here rather than failing later, unexplained.
+  if (s.policy.v2 && s.policy.scheme == field::Scheme::ed25519_box)
+    return error("e2ee_invalid_version", "X-E2EE-Nonce/X-E2EE-Timestamp (dstack v2) cannot be combined with NEAR's v1 NaCl box envelopes");
   return s;
 }
 

@@ -5,6 +5,8 @@
 //   Venice   X-Venice-TEE-Client-Pub-Key, X-Venice-TEE-Model-Pub-Key, X-Venice-TEE-Signing-Algo: ecdsa
 //   dstack   X-Signing-Algo, X-Client-Pub-Key, X-Model-Pub-Key [, X-E2EE-Version, X-E2EE-Nonce, X-E2EE-Timestamp]
 //   NEAR     the same three [, X-Encryption-Version (Ed25519 v1 box / v2 XChaCha), X-Encrypt-All-Fields]
+//            (X-Encryption-Version, or X-Encrypt-All-Fields without any X-E2EE-* header, means NEAR;
+//            dstack headers with X-Encrypt-All-Fields are dstack with NEAR's wider field coverage)
 //
 // Differences from the reference server (vllm-proxy), on purpose: the client key is parsed and
 // validated here, before anything is decrypted or forwarded (its late check let a bad key leak a
@@ -51,6 +53,13 @@ struct FieldError {
 std::variant<std::monostate, FieldSession, FieldError> negotiate_field_e2ee(
     const http::Headers& headers, const FieldKeys& keys, std::chrono::seconds replay_window,
     std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
+
+// The error for a request body that did not open (protocol::field::decrypt_request's error), as
+// dstack reports it (near-phala-protocol.md §4.1, §9): a failed tag and an envelope that is too
+// short are e2ee_decryption_failed; everything else (not hex, an invalid envelope key, plaintext
+// that is not UTF-8, a malformed body) is invalid_e2ee_request. Messages name the field, never
+// its content.
+FieldError request_open_error(const Error& error);
 
 // {"error":{"message","type","param":null,"code":null}} (vllm-proxy's error shape).
 std::string field_error_json(const FieldError& error);

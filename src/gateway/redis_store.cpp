@@ -1,10 +1,14 @@
 #include "gateway/redis_store.hpp"
 
 #include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <optional>
+#include <string_view>
+#include <variant>
 
 #include "common/log.hpp"
 
@@ -80,20 +84,54 @@ Result<RedisOptions> parse_redis_url(std::string_view url) {
   return o;
 }
 
-RedisNonceStore::RedisNonceStore(RedisOptions options, std::size_t threads)
-    : options_(std::move(options)), pool_(threads) {}
+namespace {
 
-RedisNonceStore::~RedisNonceStore() { pool_.join(); }
+// Blocks SIGPIPE in the calling thread while alive; threads created meanwhile inherit the mask.
+class SigpipeBlocked {
+ public:
+  SigpipeBlocked() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, &old_);
+  }
+  SigpipeBlocked(const SigpipeBlocked&) = delete;
+  SigpipeBlocked& operator=(const SigpipeBlocked&) = delete;
+  ~SigpipeBlocked() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
 
-std::unique_ptr<RedisNonceStore::Connection> RedisNonceStore::acquire(std::string& error) {
+ private:
+  sigset_t old_;
+};
+
+// The server closed the connection (EOF, reset, broken pipe) — as opposed to a timeout, after
+// which the command may still have run, so that repeating it could turn a first use into a replay.
+bool closed_by_server(const redisContext* c) {
+  if (c->err == REDIS_ERR_EOF) return true;
+  if (c->err != REDIS_ERR_IO) return false;
+  const std::string_view what = c->errstr;
+  return what.find("reset") != std::string_view::npos || what.find("Broken pipe") != std::string_view::npos;
+}
+
+}  // namespace
+
+RedisNonceStore::RedisNonceStore(RedisOptions options, std::size_t threads) : options_(std::move(options)) {
+  const SigpipeBlocked blocked;  // inherited by the pool's threads
+  pool_ = std::make_unique<net::thread_pool>(threads);
+}
+
+RedisNonceStore::~RedisNonceStore() { pool_->join(); }
+
+std::unique_ptr<RedisNonceStore::Connection> RedisNonceStore::acquire(std::string& error, bool& reused) {
   {
     std::lock_guard lock(mutex_);
     if (!idle_.empty()) {
       auto c = std::move(idle_.back());
       idle_.pop_back();
+      reused = true;
       return c;
     }
   }
+  reused = false;
   auto c = std::make_unique<Connection>();
   c->context = redisConnectWithTimeout(options_.host.c_str(), options_.port, to_timeval(options_.timeout));
   if (c->context == nullptr || c->context->err != 0) {
@@ -125,13 +163,32 @@ void RedisNonceStore::release(std::unique_ptr<Connection> connection) {
   if (idle_.size() < 8) idle_.push_back(std::move(connection));
 }
 
+template <typename T, typename Attempt>
+Result<T> RedisNonceStore::with_connection(Attempt&& attempt) {
+  for (;;) {
+    std::string error;
+    bool reused = false;
+    auto c = acquire(error, reused);
+    if (!c) return outage(error);
+    Result<T> result = attempt(*c);
+    // A pooled connection the server closed while it sat idle (a restart, the server's idle
+    // timeout) fails on its first command; that says nothing about Redis now, so try a fresh
+    // connection. Dead pooled connections are dropped one by one, so this ends.
+    if (!result && reused && closed_by_server(c->context)) continue;
+    release(std::move(c));
+    return result;
+  }
+}
+
 Status RedisNonceStore::ping() {
-  std::string error;
-  auto c = acquire(error);
-  if (!c) return outage(error);
-  auto r = command(c->context, {"PING"});
-  if (!r || r->type == REDIS_REPLY_ERROR) return outage(r ? r->str : c->context->errstr);
-  release(std::move(c));
+  const SigpipeBlocked blocked;
+  auto pong = with_connection<std::monostate>([](Connection& c) -> Result<std::monostate> {
+    auto r = command(c.context, {"PING"});
+    if (!r) return outage(c.context->errstr);
+    if (r->type == REDIS_REPLY_ERROR) return outage(r->str);
+    return std::monostate{};
+  });
+  if (!pong) return std::move(pong).error();
   return {};
 }
 
@@ -141,61 +198,56 @@ Status RedisNonceStore::ping() {
 boost::asio::awaitable<Status> RedisNonceStore::put(const std::vector<std::string>& keys, const std::string& value,
                                                     std::chrono::seconds ttl) {
   auto work = [this, keys, value, ttl]() -> net::awaitable<std::optional<Status>> {
-    std::string error;
-    auto c = acquire(error);
-    if (!c) co_return Status(outage(error));
-    const std::string seconds = std::to_string(std::max<long long>(1, ttl.count()));
-    for (const auto& k : keys) {
-      const std::string key = options_.key_prefix + "nonce:" + k;
-      const char* argv[] = {"SET", key.data(), value.data(), "NX", "EX", seconds.data()};
-      const std::size_t lens[] = {3, key.size(), value.size(), 2, 2, seconds.size()};
-      redisAppendCommandArgv(c->context, 6, argv, lens);
-    }
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-      void* raw = nullptr;
-      if (redisGetReply(c->context, &raw) != REDIS_OK) co_return Status(outage(c->context->errstr));
-      Reply r(static_cast<redisReply*>(raw));
-      if (r->type == REDIS_REPLY_ERROR) co_return Status(outage(r->str));
-    }
-    release(std::move(c));
+    auto done = with_connection<std::monostate>([&](Connection& c) -> Result<std::monostate> {
+      const std::string seconds = std::to_string(std::max<long long>(1, ttl.count()));
+      for (const auto& k : keys) {
+        const std::string key = options_.key_prefix + "nonce:" + k;
+        const char* argv[] = {"SET", key.data(), value.data(), "NX", "EX", seconds.data()};
+        const std::size_t lens[] = {3, key.size(), value.size(), 2, 2, seconds.size()};
+        redisAppendCommandArgv(c.context, 6, argv, lens);
+      }
+      for (std::size_t i = 0; i < keys.size(); ++i) {
+        void* raw = nullptr;
+        if (redisGetReply(c.context, &raw) != REDIS_OK) return outage(c.context->errstr);
+        Reply r(static_cast<redisReply*>(raw));
+        if (r->type == REDIS_REPLY_ERROR) return outage(r->str);
+      }
+      return std::monostate{};
+    });
+    if (!done) co_return Status(std::move(done).error());
     co_return Status{};
   };
-  auto result = co_await net::co_spawn(pool_.get_executor(), std::move(work), net::use_awaitable);
+  auto result = co_await net::co_spawn(pool_->get_executor(), std::move(work), net::use_awaitable);
   co_return std::move(*result);
 }
 
 boost::asio::awaitable<Result<std::optional<std::string>>> RedisNonceStore::take(const std::string& key) {
   using Out = Result<std::optional<std::string>>;
   auto work = [this, key]() -> net::awaitable<std::optional<Out>> {
-    std::string error;
-    auto c = acquire(error);
-    if (!c) co_return Out(outage(error));
-    auto r = command(c->context, {"GETDEL", options_.key_prefix + "nonce:" + key});
-    if (!r) co_return Out(outage(c->context->errstr));
-    if (r->type == REDIS_REPLY_ERROR) co_return Out(outage(r->str));
-    std::optional<std::string> value;
-    if (r->type == REDIS_REPLY_STRING) value = std::string(r->str, r->len);
-    release(std::move(c));
-    co_return Out(std::move(value));
+    co_return with_connection<std::optional<std::string>>([&](Connection& c) -> Out {
+      auto r = command(c.context, {"GETDEL", options_.key_prefix + "nonce:" + key});
+      if (!r) return outage(c.context->errstr);
+      if (r->type == REDIS_REPLY_ERROR) return outage(r->str);
+      std::optional<std::string> value;
+      if (r->type == REDIS_REPLY_STRING) value = std::string(r->str, r->len);
+      return value;
+    });
   };
-  auto result = co_await net::co_spawn(pool_.get_executor(), std::move(work), net::use_awaitable);
+  auto result = co_await net::co_spawn(pool_->get_executor(), std::move(work), net::use_awaitable);
   co_return std::move(*result);
 }
 
 boost::asio::awaitable<Result<bool>> RedisNonceStore::claim(const std::string& key, std::chrono::seconds ttl) {
   auto work = [this, key, ttl]() -> net::awaitable<std::optional<Result<bool>>> {
-    std::string error;
-    auto c = acquire(error);
-    if (!c) co_return Result<bool>(outage(error));
-    auto r = command(c->context, {"SET", options_.key_prefix + "replay:" + key, "1", "NX", "EX",
-                                  std::to_string(std::max<long long>(1, ttl.count()))});
-    if (!r) co_return Result<bool>(outage(c->context->errstr));
-    if (r->type == REDIS_REPLY_ERROR) co_return Result<bool>(outage(r->str));
-    const bool first = r->type == REDIS_REPLY_STATUS;  // "OK"; NX refusal is a nil reply
-    release(std::move(c));
-    co_return Result<bool>(first);
+    co_return with_connection<bool>([&](Connection& c) -> Result<bool> {
+      auto r = command(c.context, {"SET", options_.key_prefix + "replay:" + key, "1", "NX", "EX",
+                                   std::to_string(std::max<long long>(1, ttl.count()))});
+      if (!r) return outage(c.context->errstr);
+      if (r->type == REDIS_REPLY_ERROR) return outage(r->str);
+      return r->type == REDIS_REPLY_STATUS;  // "OK"; NX refusal is a nil reply
+    });
   };
-  auto result = co_await net::co_spawn(pool_.get_executor(), std::move(work), net::use_awaitable);
+  auto result = co_await net::co_spawn(pool_->get_executor(), std::move(work), net::use_awaitable);
   co_return std::move(*result);
 }
 

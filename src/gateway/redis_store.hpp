@@ -2,7 +2,11 @@
 // The nonce/replay store on Redis, so that several gateway replicas behind one load balancer share
 // Chutes nonces and dstack v2 replay state. hiredis is synchronous, so calls run on a small
 // private thread pool with short timeouts: a slow or absent Redis never blocks a request thread,
-// and an outage is reported as such (Errc::unavailable), never as a replay.
+// and an outage is reported as such (Errc::unavailable), never as a replay. Idle connections are
+// pooled; one that the server closed while it was idle (Redis restarted, or its `timeout` reaped
+// it) is replaced by a fresh connection once, so a recovered Redis answers at once. The pool's
+// threads block SIGPIPE: hiredis writes with write(2), and a write to a reset connection must be
+// an error, not the end of the process.
 //
 //   put    SET <prefix>nonce:<key> <value> NX EX <ttl>   pipelined, one round trip for a batch
 //   take   GETDEL <prefix>nonce:<key>                      atomic read-and-delete (Redis ≥ 6.2)
@@ -50,11 +54,16 @@ class RedisNonceStore final : public NonceStore {
 
  private:
   struct Connection;
-  std::unique_ptr<Connection> acquire(std::string& error);
+  // A pooled connection (reused = true) or a new one; nullptr with `error` when Redis is unreachable.
+  std::unique_ptr<Connection> acquire(std::string& error, bool& reused);
   void release(std::unique_ptr<Connection> connection);
+  // Runs `attempt(connection)` (blocking, on a pool thread): on a pooled connection the server has
+  // closed, once more on a fresh one.
+  template <typename T, typename Attempt>
+  Result<T> with_connection(Attempt&& attempt);
 
   RedisOptions options_;
-  boost::asio::thread_pool pool_;
+  std::unique_ptr<boost::asio::thread_pool> pool_;
   std::mutex mutex_;
   std::vector<std::unique_ptr<Connection>> idle_;
 };

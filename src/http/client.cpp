@@ -535,7 +535,7 @@ class StreamImpl final : public ResponseStream {
 //   - the connection ended before a single response byte, and the method is idempotent.
 // A POST that was written completely and then met a closed connection is NOT replayed: the server
 // may have acted on it, and our POSTs carry single-use nonces (Chutes) or start billed work, so a
-// replay is at best rejected and at worst done twice. The caller gets Errc::unavailable and may
+// replay is at best rejected and at worst done twice. The caller gets Errc::not_answered and may
 // retry at its own level with a fresh nonce. looks_open() at check-out keeps that case rare.
 net::awaitable<Result<std::unique_ptr<ResponseStream>>> open_stream(std::shared_ptr<ClientState> state,
                                                                     ClientRequest request) {
@@ -608,7 +608,7 @@ net::awaitable<Result<std::unique_ptr<ResponseStream>>> open_stream(std::shared_
       const bool nothing_received = !interim && !parser->got_some();
       if (may_retry && nothing_received && is_idempotent(request.method)) continue;
       if (nothing_received && is_truncation(read_ec)) {
-        co_return make_error(Errc::unavailable,
+        co_return make_error(may_retry ? Errc::not_answered : Errc::unavailable,
                              conn->peer + " closed the connection without answering" +
                                  (may_retry ? " (a reused keep-alive connection; the request was not replayed "
                                               "because the server may have acted on it)"

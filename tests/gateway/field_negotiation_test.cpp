@@ -105,7 +105,10 @@ TEST(FieldNegotiation, ErrorsCarryTheReferenceTypes) {
     bad_ts.set("X-E2EE-Timestamp", ts);
     EXPECT_TRUE(type_of(f.run(bad_ts)) == "e2ee_invalid_timestamp" || type_of(f.run(bad_ts)) == "e2ee_header_missing") << ts;
   }
-  for (const char* ts : {"1699999699", "1700000301"}) {  // 301 s either side of `now`
+  // 301 s either side of `now`, and the int64 extremes (now - ts must not overflow: it once
+  // let INT64_MIN + now pass as fresh; found by fuzz/field_negotiation).
+  for (const char* ts : {"1699999699", "1700000301", "-9223372036854775808", "9223372036854775807",
+                         "-9223372035154775808"}) {
     auto old = f.dstack();
     old.set("X-E2EE-Nonce", "nonce1234567890123");
     old.set("X-E2EE-Timestamp", ts);
@@ -147,6 +150,49 @@ TEST(FieldNegotiation, StaleModelKeyIs400ForDstackAnd421ForNear) {
   EXPECT_TRUE(std::holds_alternative<FieldSession>(f.run(uncompressed)));
 }
 
+// near-phala-protocol.md §3 step 5: dstack normalises the ECDSA model key to 65 bytes, and any
+// other length is a ValueError (invalid_e2ee_request), not a mismatch.
+TEST(FieldNegotiation, AnEcdsaModelKeyOfTheWrongLengthIsAnInvalidRequest) {
+  Fixture f;
+  const Bytes own = f.keys.ecdsa.public_uncompressed();
+  Bytes compressed{static_cast<std::uint8_t>((own[64] & 1) ? 0x03 : 0x02)};
+  compressed.insert(compressed.end(), own.begin() + 1, own.begin() + 33);
+  Bytes wrong_prefix = own;
+  wrong_prefix[0] = 0x05;
+  for (const Bytes& key : {compressed, wrong_prefix, Bytes(own.begin(), own.begin() + 40)}) {
+    auto h = f.dstack();
+    h.set("X-Model-Pub-Key", hex_encode(key));
+    const auto r = f.run(h);
+    EXPECT_EQ(type_of(r), "invalid_e2ee_request") << hex_encode(key);
+    ASSERT_TRUE(std::holds_alternative<FieldError>(r));
+    EXPECT_EQ(std::get<FieldError>(r).status, 400);
+  }
+  auto near = f.dstack();
+  near.set("X-Model-Pub-Key", hex_encode(compressed));
+  near.set("X-Encrypt-All-Fields", "true");
+  EXPECT_EQ(type_of(f.run(near)), "provider_error") << "NEAR's answer to any key it does not hold is the 421";
+}
+
+// §4.1 and §9: a failed tag and a too-short envelope are e2ee_decryption_failed; the rest of the
+// ValueErrors (not hex, a bad envelope key, non-UTF-8 plaintext) are invalid_e2ee_request.
+TEST(FieldNegotiation, RequestOpenErrorsMapToTheReferenceTypes) {
+  EXPECT_EQ(request_open_error(make_error(Errc::authentication_failed, "messages[0].content: envelope did not authenticate")).type,
+            "e2ee_decryption_failed");
+  const FieldError short_one =
+      request_open_error(make_error(Errc::malformed, "messages[1].content: envelope too short: 50 bytes, minimum 93"));
+  EXPECT_EQ(short_one.type, "e2ee_decryption_failed");
+  EXPECT_EQ(short_one.status, 400);
+  EXPECT_NE(short_one.message.find("too short"), std::string::npos) << short_one.message;
+  for (const Error& e : {make_error(Errc::malformed, "messages[0].content: decrypted text is not valid UTF-8"),
+                         make_error(Errc::invalid_argument, "messages[0].content: encrypted field must be hex-encoded"),
+                         make_error(Errc::invalid_key, "messages[0].content: envelope's ephemeral key is not a valid secp256k1 point"),
+                         make_error(Errc::malformed, "messages.content: duplicate key")}) {
+    const FieldError mapped = request_open_error(e);
+    EXPECT_EQ(mapped.type, "invalid_e2ee_request") << e.message;
+    EXPECT_EQ(mapped.status, 400);
+  }
+}
+
 TEST(FieldNegotiation, Ed25519SchemesByFamilyAndVersion) {
   Fixture f;
   EXPECT_EQ(session(f.run(f.dstack("ed25519"))).schemes,
@@ -169,6 +215,61 @@ TEST(FieldNegotiation, Ed25519SchemesByFamilyAndVersion) {
   EXPECT_EQ(s.family, FieldFamily::near);
   EXPECT_TRUE(s.policy.all_fields);
   EXPECT_FALSE(s.one_ephemeral) << "NEAR uses a fresh ephemeral key per field";
+}
+
+TEST(FieldNegotiation, NearV1BoxWithDstackV2HeadersIsRefusedUpFront) {
+  Fixture f;
+  for (const char* near_version : {"1", ""}) {
+    auto h = f.dstack("ed25519");
+    if (*near_version) h.set("X-Encryption-Version", near_version);
+    else h.set("X-Encrypt-All-Fields", "true");  // NEAR without a version
+    h.set("X-E2EE-Nonce", "nonce1234567890123");
+    h.set("X-E2EE-Timestamp", "1700000000");
+    if (!*near_version) h.remove("X-E2EE-Version");
+    const auto r = f.run(h);
+    if (std::holds_alternative<FieldSession>(r)) {
+      EXPECT_NE(std::get<FieldSession>(r).policy.scheme, field::Scheme::ed25519_box)
+          << "a v2 context on a box scheme can never decrypt (found by fuzz/field_negotiation)";
+    } else {
+      EXPECT_EQ(type_of(r), "e2ee_invalid_version") << "X-Encryption-Version '" << near_version << "'";
+    }
+  }
+  auto h = f.dstack("ed25519");
+  h.set("X-Encryption-Version", "1");
+  h.set("X-E2EE-Nonce", "nonce1234567890123");
+  h.set("X-E2EE-Timestamp", "1700000000");
+  EXPECT_EQ(type_of(f.run(h)), "e2ee_invalid_version");
+}
+
+// The proxy's dstack flavour may ask for NEAR's wider coverage: dstack's wire (AES-GCM for
+// Ed25519, the v2 AAD, X-E2EE-Version echoed) with all_fields, and a stale key is dstack's 400.
+TEST(FieldNegotiation, DstackWithXEncryptAllFieldsStaysDstack) {
+  Fixture f;
+  for (const char* version : {"1", "2"}) {
+    auto h = f.dstack("ed25519");
+    h.set("X-E2EE-Version", version);
+    if (std::string(version) == "2") {
+      h.set("X-E2EE-Nonce", "nonce1234567890123");
+      h.set("X-E2EE-Timestamp", "1700000000");
+    }
+    h.set("X-Encrypt-All-Fields", "true");
+    const auto r = f.run(h);
+    const auto& s = session(r);
+    EXPECT_EQ(s.family, FieldFamily::dstack) << "X-E2EE-Version " << version;
+    EXPECT_EQ(s.schemes.front(), field::Scheme::ed25519_aes_gcm) << "X-E2EE-Version " << version;
+    EXPECT_TRUE(s.policy.all_fields);
+    EXPECT_EQ(s.version, std::stoi(version));
+    EXPECT_TRUE(s.one_ephemeral);
+    auto stale = h;
+    stale.set("X-Model-Pub-Key", hex_encode(field::KeyPair::generate(field::Algo::ed25519).public_raw()));
+    const auto e = f.run(stale);
+    EXPECT_EQ(type_of(e), "e2ee_model_key_mismatch");
+  }
+  // Without any dstack header X-Encrypt-All-Fields still means NEAR.
+  auto near = f.dstack("ed25519");
+  near.set("X-Encrypt-All-Fields", "true");
+  EXPECT_EQ(session(f.run(near)).family, FieldFamily::near);
+  EXPECT_EQ(session(f.run(near)).schemes, std::vector<field::Scheme>{field::Scheme::ed25519_box});
 }
 
 TEST(FieldNegotiation, VeniceHeaders) {

@@ -128,6 +128,26 @@ TEST_F(RedisStoreTest, AnOutageIsUnavailableNeverAReplayAndRecoveryIsAutomatic) 
   EXPECT_TRUE(*after);
 }
 
+// A connection pooled before Redis restarted is dead; the first claim after the restart must not
+// report an outage because of it (it used to: one 503 per stale pooled connection).
+TEST_F(RedisStoreTest, APooledConnectionClosedByARestartIsReplacedAtOnce) {
+  ASSERT_TRUE(*run(ioc_, store_->claim("before-restart", std::chrono::seconds(60))));  // leaves a pooled connection
+  server_->stop();
+  server_->start();
+  // Wait for the new server through another store: store_'s own ping would drop the stale connection.
+  RedisOptions o;
+  o.port = port_;
+  RedisNonceStore probe(o);
+  for (int i = 0; i < 100 && !probe.ping(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(probe.ping());
+  auto after = run(ioc_, store_->claim("after-restart", std::chrono::seconds(60)));
+  ASSERT_TRUE(after) << "a stale pooled connection must be replaced, not reported as an outage: " << after.error().message;
+  EXPECT_TRUE(*after);
+  auto again = run(ioc_, store_->claim("after-restart", std::chrono::seconds(60)));
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(*again) << "the retried claim must have been recorded once";
+}
+
 TEST(RedisUrl, Parses) {
   auto a = parse_redis_url("redis://127.0.0.1:6380/2");
   ASSERT_TRUE(a);

@@ -101,6 +101,57 @@ TEST(VeniceBody, RefusesWhatE2eeCannotCarryAndSaysWhich) {
   EXPECT_NE(search.message.find("web_search_options"), std::string::npos);
 }
 
+// The tokens of logprobs are the answer's text; Venice encrypts delta.content only, so they would
+// come back in plaintext (found by tests/integration/field_proxy.test.mjs).
+TEST(VeniceBody, RefusesLogprobsWhoseTokensWouldComeBackInPlaintext) {
+  for (const char* body : {R"({"model":"m","messages":[],"logprobs":true})", R"({"model":"m","messages":[],"logprobs":true,"top_logprobs":3})",
+                           R"({"model":"m","messages":[],"top_logprobs":2})"}) {
+    auto e = refused(body);
+    EXPECT_EQ(e.code, "e2ee_unsupported_parameter") << body;
+    EXPECT_NE(e.message.find("logprobs"), std::string::npos) << body;
+  }
+  // Switched off: nothing to refuse.
+  for (const char* body : {R"({"model":"m","messages":[],"logprobs":false})", R"({"model":"m","messages":[],"logprobs":null,"top_logprobs":0})"})
+    EXPECT_TRUE(std::holds_alternative<PreparedBody>(prepare_venice_body(body, true))) << body;
+}
+
+TEST(Logprobs, AskedForMeansTrueOrANonZeroCount) {
+  EXPECT_TRUE(asks_for_logprobs(R"({"logprobs":true})"));
+  EXPECT_TRUE(asks_for_logprobs(R"({"logprobs":false,"top_logprobs":5})"));
+  EXPECT_TRUE(asks_for_logprobs(R"({"logprobs":1})"));
+  EXPECT_TRUE(asks_for_logprobs(R"({"top_logprobs":1e1})"));
+  EXPECT_FALSE(asks_for_logprobs(R"({"logprobs":false})"));
+  EXPECT_FALSE(asks_for_logprobs(R"({"logprobs":null,"top_logprobs":0})"));
+  EXPECT_FALSE(asks_for_logprobs(R"({"top_logprobs":0.0,"logprobs":"yes"})"));
+  EXPECT_FALSE(asks_for_logprobs(R"({"messages":[{"logprobs":true}]})"));  // top level only
+  EXPECT_FALSE(asks_for_logprobs("not json"));
+}
+
+TEST(Logprobs, RefusedWhereTheyWouldTravelInPlaintextAllowedWhereAllFieldsCoverThem) {
+  const std::string body = R"({"model":"m","messages":[{"role":"user","content":"x"}],"logprobs":true,"top_logprobs":2})";
+  for (ProviderKind kind : {ProviderKind::nearai, ProviderKind::dstack}) {
+    for (bool all_fields : {false, true}) {
+      FieldOptions o;
+      o.kind = kind;
+      o.encrypt_all_fields = all_fields;
+      auto out = make_flavor(o)->prepare(body, true);
+      if (all_fields) {
+        ASSERT_TRUE(std::holds_alternative<PreparedBody>(out)) << provider_name(kind);
+        EXPECT_EQ(std::get<PreparedBody>(out).json, body);
+      } else {
+        ASSERT_TRUE(std::holds_alternative<ProxyError>(out)) << provider_name(kind);
+        const auto& e = std::get<ProxyError>(out);
+        EXPECT_EQ(e.status, 400);
+        EXPECT_EQ(e.code, "e2ee_unsupported_parameter");
+        EXPECT_NE(e.message.find("logprobs"), std::string::npos);
+      }
+    }
+    FieldOptions o;
+    o.kind = kind;
+    EXPECT_TRUE(std::holds_alternative<PreparedBody>(make_flavor(o)->prepare(R"({"model":"m","messages":[],"logprobs":false})", false)));
+  }
+}
+
 TEST(VeniceBody, FlattensTextPartArraysToOneString) {
   const auto p = prepared(R"({"model":"m","messages":[{"role":"system","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]},
       {"role":"user","content":"plain"}]})",

@@ -276,7 +276,7 @@ boost::asio::awaitable<std::variant<CallResult, ProxyError>> ChutesProvider::cal
   // Recovery, each at most once: a rejected nonce (the reference's single retry), a stale instance
   // key (the instance restarted: rediscover), a vanished instance (drop it; if the next one is gone
   // too, rediscover everything). Every attempt spends a nonce, so the total is bounded at three.
-  bool nonce_retried = false, rediscovered = false, dropped_instance = false;
+  bool nonce_retried = false, rediscovered = false, dropped_instance = false, resent = false;
   for (int attempt = 0; attempt < 3; ++attempt) {
     auto leased = co_await pools_.acquire(c.api_key, info.chute_id, affinity);
     if (auto* err = std::get_if<ProxyError>(&leased)) co_return std::move(*err);
@@ -300,6 +300,13 @@ boost::asio::awaitable<std::variant<CallResult, ProxyError>> ChutesProvider::cal
     req.cancel = c.cancel;
 
     auto opened = co_await client_.open(std::move(req));
+    if (!opened && opened.error().code == Errc::not_answered && !resent && attempt < 2) {
+      // A pooled connection the server closed as the request went out: sealed again to a fresh
+      // nonce (the old one may or may not have been consumed), never replayed.
+      log::debug("reused connection closed unanswered; sending again", {{"instance", lease.instance_id}});
+      resent = true;
+      continue;
+    }
     if (!opened) co_return transport_error("upstream request failed", opened.error());
     auto& upstream = *opened;
     const int status = upstream->status();

@@ -31,6 +31,10 @@ class DstackFlavor final : public Flavor {
   std::string models_path() const override { return "/v1/models"; }
 
   std::variant<PreparedBody, ProxyError> prepare(std::string_view body, bool client_stream) const override {
+    // The reference server leaves logprobs in plaintext (near-phala-protocol.md §6); e2ee-gateway
+    // encrypts them with X-Encrypt-All-Fields.
+    if (!all_fields_ && asks_for_logprobs(body))
+      return logprobs_refused("dstack", ", or use --dstack-encrypt-all-fields with a server that encrypts all fields (e2ee-gateway)");
     return PreparedBody{std::string(body), client_stream};
   }
 

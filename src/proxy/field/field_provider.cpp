@@ -5,6 +5,7 @@
 
 #include "api/chat/chat_model.hpp"
 #include "common/log.hpp"
+#include "common/raw_json.hpp"
 #include "protocol/field/fields.hpp"
 #include "proxy/field/aggregate.hpp"
 
@@ -39,6 +40,27 @@ std::unique_ptr<Flavor> make_flavor(const FieldOptions& options) {
 }
 
 std::optional<ProxyError> Flavor::check_response(const http::Headers&, const RequestPlan&) const { return std::nullopt; }
+
+bool asks_for_logprobs(std::string_view body) {
+  auto doc = RawJson::parse(body);
+  if (!doc || !doc->root().is_object()) return false;  // refused later as invalid JSON
+  const RawValue root = doc->root();
+  const auto set = [](const std::optional<RawValue>& v) {
+    if (!v) return false;
+    if (v->is_bool()) return v->boolean();
+    if (v->is_number()) return v->raw().find_first_not_of("-0.eE+") != std::string_view::npos;  // any non-zero number
+    return false;
+  };
+  return set(root.get("logprobs")) || set(root.get("top_logprobs"));
+}
+
+ProxyError logprobs_refused(std::string_view who, std::string_view remedy) {
+  return ProxyError{400, "invalid_request_error", "e2ee_unsupported_parameter",
+                    std::string(who) + "'s end-to-end encryption does not cover logprobs: their tokens are the answer's text and "
+                        "would come back in plaintext. The proxy refuses rather than leak them; remove logprobs/top_logprobs" +
+                        std::string(remedy) + ".",
+                    0};
+}
 
 std::string url_encode(std::string_view text) {
   static constexpr char kHex[] = "0123456789ABCDEF";
@@ -327,24 +349,33 @@ boost::asio::awaitable<std::variant<FieldProvider::Opened, ProxyError>> FieldPro
   if (auto* error = std::get_if<ProxyError>(&acquired)) co_return std::move(*error);
   SessionPtr session = std::get<SessionPtr>(std::move(acquired));
 
-  RequestPlan plan = flavor_->plan(*session);
-  auto sealed = protocol::field::encrypt_request(r->body, plan.policy, session->model.key);
-  if (!sealed)
-    co_return ProxyError{400, "invalid_request_error", "e2ee_encryption_failed",
-                         "the request could not be encrypted for " + who + ": " + sealed.error().message, 0};
+  RequestPlan plan;
+  Result<std::unique_ptr<http::ResponseStream>> opened = make_error(Errc::internal, "not sent");
+  for (int send = 0; send < 2; ++send) {
+    // Sealed afresh for each send: new ephemeral keys, and in dstack v2 a new nonce and timestamp.
+    plan = flavor_->plan(*session);
+    auto sealed = protocol::field::encrypt_request(r->body, plan.policy, session->model.key);
+    if (!sealed)
+      co_return ProxyError{400, "invalid_request_error", "e2ee_encryption_failed",
+                           "the request could not be encrypted for " + who + ": " + sealed.error().message, 0};
 
-  http::ClientRequest req;
-  req.method = "POST";
-  req.origin = options_.upstream;
-  req.target = options_.upstream.target(flavor_->chat_path());
-  if (!r->api_key.empty()) req.headers.set("Authorization", "Bearer " + r->api_key);
-  req.headers.set("Content-Type", "application/json");
-  req.headers.set("Accept", r->upstream_stream ? "text/event-stream" : "application/json");
-  for (const auto& [name, value] : plan.headers) req.headers.set(name, value);
-  req.body = std::move(*sealed);
-  req.cancel = r->cancel;
+    http::ClientRequest req;
+    req.method = "POST";
+    req.origin = options_.upstream;
+    req.target = options_.upstream.target(flavor_->chat_path());
+    if (!r->api_key.empty()) req.headers.set("Authorization", "Bearer " + r->api_key);
+    req.headers.set("Content-Type", "application/json");
+    req.headers.set("Accept", r->upstream_stream ? "text/event-stream" : "application/json");
+    for (const auto& [name, value] : plan.headers) req.headers.set(name, value);
+    req.body = std::move(*sealed);
+    req.cancel = r->cancel;
 
-  auto opened = co_await client_.open(std::move(req));
+    opened = co_await client_.open(std::move(req));
+    // A pooled connection the server closed as the request went out (uvicorn and Node close idle
+    // ones after 5 s): sent once more, sealed anew, never replayed as it was.
+    if (opened || opened.error().code != Errc::not_answered) break;
+    log::debug("reused connection closed unanswered; sending again", {{"provider", who}});
+  }
   if (!opened) co_return transport_error("the request to " + who + " failed", opened.error());
   std::unique_ptr<http::ResponseStream> response = std::move(*opened);
   const int status = response->status();

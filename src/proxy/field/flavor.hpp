@@ -81,12 +81,21 @@ std::unique_ptr<Flavor> make_dstack_flavor(const FieldOptions& options);
 
 // Venice (venice-protocol.md §5): stream forced on; venice_parameters.enable_e2ee = true and
 // include_venice_system_prompt = false; refused with a 400 naming them: tools/functions, a
-// response_format, web or X search, web scraping, a character, non-text content parts; stripped
+// response_format, web or X search, web scraping, a character, non-text content parts, logprobs
+// (whose tokens would come back in plaintext); stripped
 // (they change no answer's meaning and must not travel in plaintext): tool_choice,
 // parallel_tool_calls, function_call, reasoning_effort, reasoning, prompt_cache_key,
 // prompt_cache_retention, include_search_results_in_stream, enable_web_citations; text-only part
 // arrays flattened to one string (Venice's E2EE takes string content only).
 std::variant<PreparedBody, ProxyError> prepare_venice_body(std::string_view body, bool client_stream);
+
+// Whether a chat request asks for token log-probabilities (`logprobs: true` or a non-zero number,
+// or `top_logprobs` > 0). Their `token`/`bytes` ARE the answer's text, and a provider that encrypts
+// message fields only (Venice; dstack's reference server, near-phala-protocol.md §6; NEAR without
+// X-Encrypt-All-Fields, §10.4) returns them in plaintext next to the encrypted content.
+bool asks_for_logprobs(std::string_view body);
+// The 400 for such a request (`who` is the provider's name, `remedy` how to get them encrypted).
+ProxyError logprobs_refused(std::string_view who, std::string_view remedy);
 
 // dstack's response confirmation (near-phala-protocol.md §7): X-E2EE-Applied: true, the version
 // and algo we asked for. Anything else is refused: the answer may not be encrypted.

@@ -28,6 +28,8 @@ class NearAiFlavor final : public Flavor {
   std::string models_path() const override { return "/v1/models"; }
 
   std::variant<PreparedBody, ProxyError> prepare(std::string_view body, bool client_stream) const override {
+    // Without X-Encrypt-All-Fields NEAR encrypts no logprobs (near-phala-protocol.md §10.4).
+    if (!all_fields_ && asks_for_logprobs(body)) return logprobs_refused("NEAR AI", ", or leave --nearai-encrypt-all-fields on");
     return PreparedBody{std::string(body), client_stream};
   }
 

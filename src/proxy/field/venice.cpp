@@ -116,6 +116,8 @@ std::variant<PreparedBody, ProxyError> prepare_venice_body(std::string_view body
     if (v->is_null() || (v->is_object() && v->get_string("type").value_or("") == "text")) stripped.push_back("response_format");
     else refused.push_back("response_format (structured output)");
   }
+  // Venice encrypts delta.content only: the tokens of logprobs would come back in plaintext.
+  if (asks_for_logprobs(body)) refused.push_back("logprobs / top_logprobs (the answer's tokens would come back in plaintext)");
   if (auto v = root.get("web_search_options")) {
     if (v->is_null()) stripped.push_back("web_search_options");
     else refused.push_back("web_search_options (web search)");

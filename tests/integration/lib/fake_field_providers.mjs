@@ -15,8 +15,15 @@
 //                     window), §6 framing (Python json.dumps, extra blank line), X-E2EE-* headers, §9
 //                     errors; /v1/completions rejects E2EE headers.
 //
-// Every fake records what reached "the TEE" (the decrypted request it forwarded) in `received`, and
-// has `faults` (knobs, set with setFaults(), cleared with clearFaults()) and rotateKeys().
+// Every fake records what reached "the TEE" (the decrypted request it forwarded) in `received` (with
+// `raw`, the exact request body text that crossed the wire), every HTTP request it got in `requests`
+// ({method, path, query}: chatCount counts the chat POSTs, whether they decrypted or not), and has
+// `faults` (knobs, set with setFaults(), cleared with clearFaults()) and rotateKeys().
+//
+// Knobs common to the three: reportDelayMs (attestation answers are held back that long); always421
+// (NEAR: every chat request gets the stale-key 421). Response tampering: tamperResponse (every sealed field), tamperChunk: k (only
+// the k-th sealed field of each answer, 0-based), and tamperOnce: true (the tamper knobs are cleared
+// after the first answer that was tampered with: a one-off corruption, so a retry can succeed).
 
 import http from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
@@ -126,6 +133,7 @@ class FakeBase {
   received = []; // {path, headers, body (the client's JSON), forwarded (the decrypted JSON sent on), e2ee}
   rejected = []; // {path, status, body, headers}
   reports = []; // attestation requests: {query, status}
+  requests = []; // every HTTP request: {method, path, query}
   errors = []; // handler exceptions
   faults = {};
 
@@ -147,12 +155,43 @@ class FakeBase {
     this.received.length = 0;
     this.rejected.length = 0;
     this.reports.length = 0;
+    this.requests.length = 0;
     this.errors.length = 0;
     this.clearFaults();
   }
 
   get last() {
     return this.received[this.received.length - 1];
+  }
+
+  // Chat POSTs that reached this fake (before any decryption or check).
+  get chatCount() {
+    return this.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/chat/completions')).length;
+  }
+
+  // A per-answer tamper decision: call tamper(envelope) for each sealed field in order; it flips a
+  // ciphertext byte when the knobs say so. done() applies tamperOnce.
+  tamperer() {
+    const f = this.faults;
+    let index = 0;
+    let tampered = false;
+    return {
+      tamper: (env) => {
+        const k = index++;
+        if (f.tamperResponse || f.tamperChunk === k) {
+          env[env.length - 20] ^= 0x01;
+          tampered = true;
+        }
+        return env;
+      },
+      done: () => {
+        if (tampered && f.tamperOnce) {
+          delete f.tamperResponse;
+          delete f.tamperChunk;
+          delete f.tamperOnce;
+        }
+      },
+    };
   }
 
   close() {
@@ -166,7 +205,11 @@ class FakeBase {
 }
 
 async function startFake(fake) {
-  fake.server = await listen((req, res) => {
+  fake.server = await listen(async (req, res) => {
+    const url = new URL(req.url, 'http://fake');
+    fake.requests.push({ method: req.method, path: url.pathname, query: url.search });
+    // reportDelayMs: attestation answers take this long (a slow key exchange, for single-flight tests).
+    if (fake.faults.reportDelayMs && /attestation/.test(url.pathname)) await new Promise((r) => setTimeout(r, fake.faults.reportDelayMs));
     fake.handle(req, res).catch((err) => {
       if (err instanceof HttpError) {
         if (!res.headersSent) return fake.reject(res, req.url, err);
@@ -340,15 +383,16 @@ export class FakeDstack extends FakeBase {
       }
     }
     let cached = null;
-    return (obj, stream) =>
+    const t = this.tamperer();
+    const encrypt = (obj, stream) =>
       mapResponseFields(obj, { coverage: 'dstack', stream, fields: this.encryptFields }, (value, where) => {
         if (this.faults.plaintextResponse) return value;
         const eph = this.ephemeral === 'per-request' ? (cached ??= ephemeralKey(scheme)) : ephemeralKey(scheme);
         const aad = ctx.v2 ? responseAad({ algo: ctx.algo, model: pyStr(where.model), id: pyStr(where.id), choice: where.choice, field: where.field, nonce: ctx.nonce, ts: ctx.ts }) : undefined;
-        const env = seal(scheme, recipient, value, { aad, ephemeral: eph });
-        if (this.faults.tamperResponse) env[env.length - 20] ^= 0x01;
-        return hex(env);
+        return hex(t.tamper(seal(scheme, recipient, value, { aad, ephemeral: eph })));
       });
+    encrypt.done = t.done;
+    return encrypt;
   }
 
   #e2eeHeaders(ctx) {
@@ -373,7 +417,7 @@ export class FakeDstack extends FakeBase {
     for (const m of Array.isArray(forwarded.messages) ? forwarded.messages : []) {
       if (m && Array.isArray(m.tool_calls) && m.tool_calls.length === 0) delete m.tool_calls; // strip_empty_tool_calls
     }
-    this.received.push({ path: '/v1/chat/completions', headers: req.headers, body: json, forwarded, e2ee: ctx && { algo: ctx.algo, version: ctx.version, nonce: ctx.nonce, ts: ctx.ts } });
+    this.received.push({ path: '/v1/chat/completions', headers: req.headers, raw: body.toString('utf8'), body: json, forwarded, e2ee: ctx && { algo: ctx.algo, version: ctx.version, nonce: ctx.nonce, ts: ctx.ts } });
     const upstream = await postEngine(`${this.engineUrl}/v1/chat/completions`, Buffer.from(pyDumps(forwarded)));
     if (upstream.statusCode !== 200) return engineError(res, upstream, await drain(upstream));
     const encrypt = ctx ? this.#encryptor(ctx) : null;
@@ -381,6 +425,7 @@ export class FakeDstack extends FakeBase {
     if (forwarded.stream !== true) {
       const answer = parseJsonBody(await drain(upstream));
       const out = encrypt ? encrypt(answer, false) : answer;
+      encrypt?.done();
       return send(res, 200, out, e2eeHeaders);
     }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'x-accel-buffering': 'no', ...e2eeHeaders });
@@ -394,6 +439,7 @@ export class FakeDstack extends FakeBase {
         res.write(`data: ${pyDumps(chunk)}\n\n`);
       } else res.write(`${line}\n`);
     }
+    encrypt?.done();
     res.end();
   }
 
@@ -419,8 +465,8 @@ const nearError = (message) => new HttpError(400, { error: { message, type: 'bad
 export const NEAR_421_BODY = { error: { type: 'provider_error', message: 'The encryption key is no longer valid. Please refresh your attestation report and retry.', param: null, code: null } };
 
 // Options: engineUrl; models (ids answered by the report); v1Cipher: what NIP encrypts ed25519 v1
-// responses with, 'chacha' (since 421e506, default) or 'salsa'. Faults: report knobs as dstack's;
-// plaintextResponse; tamperResponse.
+// responses with, 'chacha' (since 421e506, default) or 'salsa'. Faults: report knobs as dstack's,
+// plus report.model 'wrong' (the entries name another model); plaintextResponse; the tamper knobs.
 export class FakeNear extends FakeBase {
   constructor({ engineUrl, models = ['test/model'], v1Cipher = 'chacha' } = {}) {
     super(engineUrl);
@@ -453,7 +499,7 @@ export class FakeNear extends FakeBase {
     const gateway = KeyPair.ecdsa();
     const modelAttestations = this.models
       .filter((m) => model === null || m === model)
-      .map((m) => ({ model: m, ...dstackStyleReport(this.keys[algo], nonce, knobs) }));
+      .map((m) => ({ model: knobs.model === 'wrong' ? `${m}-other` : m, ...dstackStyleReport(this.keys[algo], nonce, knobs) }));
     if (model !== null && !modelAttestations.length) throw new HttpError(404, { error: { message: `Model ${model} not found`, type: 'not_found', param: null, code: null } });
     rec.status = 200;
     send(res, 200, { gateway_attestation: dstackStyleReport(gateway, nonce), model_attestations: modelAttestations });
@@ -533,15 +579,16 @@ export class FakeNear extends FakeBase {
     } catch (err) {
       throw nearError(`Invalid client public key: ${err.message}`);
     }
-    return (obj, stream) =>
+    const t = this.tamperer();
+    const encrypt = (obj, stream) =>
       mapResponseFields(obj, { coverage: 'near', allFields: ctx.allFields, stream }, (value, where) => {
         if (this.faults.plaintextResponse) return value;
         const text = where.json ? JSON.stringify(value) : value;
         if (text === '') return text; // NIP encrypt_string("") = ""
-        const env = seal(ctx.scheme, recipient, text, { boxCipher: this.v1Cipher }); // fresh ephemeral per field
-        if (this.faults.tamperResponse) env[env.length - 20] ^= 0x01;
-        return hex(env);
+        return hex(t.tamper(seal(ctx.scheme, recipient, text, { boxCipher: this.v1Cipher }))); // fresh ephemeral per field
       });
+    encrypt.done = t.done;
+    return encrypt;
   }
 
   async #chat(req, res) {
@@ -552,6 +599,7 @@ export class FakeNear extends FakeBase {
     // cloud-api routes on X-Model-Pub-Key: a key no backend holds any more gets 421.
     const modelKey = header(h, 'x-model-pub-key');
     const algoH = (header(h, 'x-signing-algo') ?? '').toLowerCase();
+    if (this.faults.always421) throw new HttpError(421, NEAR_421_BODY);
     if (modelKey && (algoH === 'ecdsa' || algoH === 'ed25519')) {
       let current = false;
       try {
@@ -564,12 +612,14 @@ export class FakeNear extends FakeBase {
     const ctx = this.parseContext(h);
     const encrypt = ctx ? this.#encryptor(ctx) : null;
     const forwarded = ctx ? this.#decryptRequest(json, ctx) : json;
-    this.received.push({ path: '/v1/chat/completions', headers: h, body: json, forwarded, e2ee: ctx && { algo: ctx.algo, version: ctx.version, allFields: ctx.allFields } });
+    this.received.push({ path: '/v1/chat/completions', headers: h, raw: body.toString('utf8'), body: json, forwarded, e2ee: ctx && { algo: ctx.algo, version: ctx.version, allFields: ctx.allFields } });
     const upstream = await postEngine(`${this.engineUrl}/v1/chat/completions`, Buffer.from(JSON.stringify(forwarded)));
     if (upstream.statusCode !== 200) return engineError(res, upstream, await drain(upstream));
     if (forwarded.stream !== true) {
       const answer = parseJsonBody(await drain(upstream));
-      return send(res, 200, encrypt ? encrypt(answer, false) : answer);
+      const out = encrypt ? encrypt(answer, false) : answer;
+      encrypt?.done();
+      return send(res, 200, out);
     }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     for await (const line of lines(upstream)) {
@@ -582,6 +632,7 @@ export class FakeNear extends FakeBase {
       const chunk = JSON.parse(raw);
       res.write(`data: ${JSON.stringify(encrypt ? encrypt(chunk, true) : chunk)}\n\n`);
     }
+    encrypt?.done();
     res.end();
   }
 }
@@ -608,7 +659,8 @@ export const DEFAULT_VENICE_MODELS = [
 //     nonceMethod 'sha256' | quoteEncoding 'base64' | keyField 'signing_key' | 'both' | modelEcho
 //     'wrong' | svTdxValid false | svNonceBound false | omitQuote true
 //   plaintextContent: content chunks sent unencrypted
-//   tamperChunk: k — flip a ciphertext byte of the k-th encrypted chunk (0-based)
+//   tamperChunk: k — flip a ciphertext byte of the k-th encrypted chunk (0-based); tamperResponse:
+//     every encrypted chunk; tamperOnce: only the first answer tampered with
 //   failStatus / failBody: the next chat answers this instead (one-shot)
 export class FakeVenice extends FakeBase {
   attestations = []; // {model, nonce}
@@ -616,7 +668,7 @@ export class FakeVenice extends FakeBase {
 
   constructor({ engineUrl, models = DEFAULT_VENICE_MODELS, apiKey = null, whitespacePlaintext = true } = {}) {
     super(engineUrl);
-    Object.assign(this, { models, apiKey, whitespacePlaintext });
+    Object.assign(this, { models: [...models], apiKey, whitespacePlaintext });
     this.keys = new Map(models.filter((m) => m.e2ee).map((m) => [m.id, KeyPair.ecdsa()]));
   }
 
@@ -627,6 +679,13 @@ export class FakeVenice extends FakeBase {
 
   keyOf(model) {
     return this.keys.get(model);
+  }
+
+  // Serves one more E2EE model (with its own key).
+  addModel(id) {
+    this.models.push({ id, e2ee: true });
+    this.keys.set(id, KeyPair.ecdsa());
+    return id;
   }
 
   #auth(req) {
@@ -759,12 +818,14 @@ export class FakeVenice extends FakeBase {
     }
     const veniceParameters = forwarded.venice_parameters;
     delete forwarded.venice_parameters;
-    this.received.push({ path: '/api/v1/chat/completions', headers: h, body: json, forwarded, veniceParameters, e2ee: e2ee ? { modelKeyHeader: modelH, clientKey: clientH, ...meta } : null });
+    this.received.push({ path: '/api/v1/chat/completions', headers: h, raw: body.toString('utf8'), body: json, forwarded, veniceParameters, e2ee: e2ee ? { modelKeyHeader: modelH, clientKey: clientH, ...meta } : null });
     const upstream = await postEngine(`${this.engineUrl}/v1/chat/completions`, Buffer.from(JSON.stringify(forwarded)));
     if (upstream.statusCode !== 200) return engineError(res, upstream, await drain(upstream));
     if (forwarded.stream !== true) return send(res, 200, parseJsonBody(await drain(upstream)));
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     let sealedCount = 0;
+    let tampered = false;
+    const f = this.faults;
     for await (const line of lines(upstream)) {
       if (!line.startsWith('data:')) continue;
       const raw = line.slice(5).trim();
@@ -777,15 +838,23 @@ export class FakeVenice extends FakeBase {
         const eph = ephemeralKey('ecdsa-aesgcm'); // a fresh server key per chunk (Venice §4.3)
         let sealedHere = false;
         chunk = mapResponseFields(chunk, { coverage: 'venice', stream: true }, (value) => {
-          if (value === '' || (this.whitespacePlaintext && /^\s+$/.test(value)) || this.faults.plaintextContent) return value;
+          if (value === '' || (this.whitespacePlaintext && /^\s+$/.test(value)) || f.plaintextContent) return value;
           const env = seal('ecdsa-aesgcm', clientKey, value, { ephemeral: eph });
-          if (this.faults.tamperChunk === sealedCount) env[env.length - 20] ^= 0x01;
+          if (f.tamperResponse || f.tamperChunk === sealedCount) {
+            env[env.length - 20] ^= 0x01;
+            tampered = true;
+          }
           sealedHere = true;
           return hex(env);
         });
         if (sealedHere) sealedCount += 1;
       }
       res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+    }
+    if (tampered && f.tamperOnce) {
+      delete f.tamperResponse;
+      delete f.tamperChunk;
+      delete f.tamperOnce;
     }
     res.end();
   }

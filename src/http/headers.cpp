@@ -77,7 +77,9 @@ bool is_field_value(std::string_view text) noexcept {
 
 bool append_fields(std::string& out, const Headers& headers, std::initializer_list<std::string_view> skip) {
   for (const auto& [name, value] : headers.fields()) {
-    if (std::any_of(skip.begin(), skip.end(), [&](std::string_view s) { return iequals(s, name); })) continue;
+    // Captured by a named reference: clang before 16 cannot capture a structured binding (fuzz preset).
+    const std::string& field_name = name;
+    if (std::any_of(skip.begin(), skip.end(), [&](std::string_view s) { return iequals(s, field_name); })) continue;
     if (!is_token(name) || !is_field_value(value)) return false;
     out.append(name).append(": ").append(value).append("\r\n");
   }

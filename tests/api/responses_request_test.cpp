@@ -181,6 +181,18 @@ TEST(RequestNumbers, OutOfRangeNestedNumberIsA400) {
   EXPECT_EQ(std::get<ApiError>(r).code, "invalid_value");
 }
 
+// Metadata is echoed to the client, so it is re-serialised too: a number Boost.JSON reads as an
+// infinity or NaN (1e400, 0e40010) must be refused, not echoed as {} (fuzz/responses_request_fuzz.cpp).
+TEST(RequestNumbers, OutOfRangeNumberInMetadataIsA400) {
+  for (const char* number : {"1e400", "0e40010"}) {
+    const std::string body = std::string(R"({"model":"m","input":"x","metadata":{"a":)") + number + "}}";
+    const auto r = to_chat_request(body, RequestOptions{});
+    ASSERT_TRUE(std::holds_alternative<ApiError>(r)) << number;
+    EXPECT_EQ(std::get<ApiError>(r).status, 400);
+    EXPECT_EQ(std::get<ApiError>(r).code, "invalid_value");
+  }
+}
+
 // Tool schemas nest deeper than Boost.JSON's default limit of 32 (MCP servers generate such
 // schemas); they must be forwarded, not reported as invalid JSON.
 TEST(RequestSchemas, DeepSchemasAreForwarded) {

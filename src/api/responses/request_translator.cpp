@@ -1065,6 +1065,9 @@ bool Builder::convert_parameters() {
   if (const auto* metadata = member(body_, "metadata")) {
     if (!metadata->is_object()) return fail(wrong_type("metadata", "an object", *metadata));
     result_.metadata_json = json::serialize(*metadata);  // echoed to the client, never sent upstream
+    // As for chat_json below: a number beyond double range (1e400, 0e400) prints as Infinity/NaN.
+    if (!json_text::validate(result_.metadata_json))
+      return fail(error("invalid_value", "metadata: a number in it is out of range"));
   }
   if (const auto* key = member(body_, "prompt_cache_key")) {
     if (!key->is_string()) return fail(wrong_type("prompt_cache_key", "a string", *key));

@@ -16,7 +16,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import { loadOpenAI } from './lib/deps.mjs';
-import { request, rawExchange, deferred, within } from './lib/http.mjs';
+import { request, rawExchange, deferred, within, listen as listenHttp } from './lib/http.mjs';
 import { startEngine, chatFrames } from './lib/engine.mjs';
 import { start, startProxy, startGateway, binaryPath, linesContaining } from './lib/processes.mjs';
 import * as peer from './lib/chutes_peer.mjs';
@@ -640,6 +640,70 @@ describe('silent and broken upstreams: a bounded, clear failure; the proxy keeps
     while (fds() > base + 16 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     assert.ok(fds() <= base + 16, `descriptors: ${base} before, ${fds()} after the connections closed`);
   });
+});
+
+describe('a keep-alive connection the server closes just as a request arrives', () => {
+  // A relay in front of the gateway that, once, reads a whole request arriving on a reused
+  // connection and closes that connection without answering (what uvicorn or Node do when their
+  // 5 s keep-alive ends as the request is in flight). The request was never forwarded.
+  let stack;
+  let front;
+  const dropped = [];
+  before(async () => {
+    stack = await startStack({ proxy: false });
+    extraProcs.push(stack.gateway);
+    const target = new URL(stack.gateway.url);
+    const served = new WeakMap();
+    front = await listenHttp((req, res) => {
+      const n = (served.get(req.socket) ?? 0) + 1;
+      served.set(req.socket, n);
+      const chosen = req.method === 'POST' && n > 1 && dropped.length === 0;
+      if (chosen) {
+        req.resume();
+        req.on('end', () => {
+          dropped.push({ path: req.url, nonce: req.headers['x-e2e-nonce'] ?? req.headers['x-e2ee-nonce'] ?? null });
+          req.socket.destroy();
+        });
+        return;
+      }
+      const up = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent: false }, (ur) => {
+        // The relay's own connection to the proxy stays open whatever the gateway hop does.
+        const { connection, 'keep-alive': _ka, ...headers } = ur.headers;
+        res.writeHead(ur.statusCode, headers);
+        ur.pipe(res);
+      });
+      up.on('error', () => res.destroy());
+      req.pipe(up);
+    });
+  });
+  after(async () => {
+    await front?.close();
+    await stack?.gateway?.stop();
+    await stack?.engine?.close();
+  });
+
+  for (const provider of ['chutes', 'dstack']) {
+    test(`${provider}: the proxy seals the request again (fresh nonce) and sends it on a new connection; the client never notices`, async () => {
+      dropped.length = 0;
+      const args = provider === 'chutes' ? [] : ['--provider', 'dstack', '--allow-missing-quote'];
+      const p = await startProxy(['--upstream', front.url, '--models-upstream', front.url, ...args]);
+      extraProcs.push(p);
+      try {
+        // The first request warms the pool (discovery or attestation, and one answer); the
+        // second goes out on a reused connection and is the one the relay drops.
+        for (const i of [1, 2, 3]) {
+          const r = await post('/v1/chat/completions', newKey(`resend${i}`), chat(`resend ${provider} ${i}`), { base: p.url });
+          assert.equal(r.status, 200, `request ${i}: ${r.text}`);
+          assert.equal(r.json().choices[0].message.content, `echo: resend ${provider} ${i}`);
+        }
+        assert.equal(dropped.length, 1, 'the relay dropped exactly one request: the resend path ran');
+        const invoked = stack.engine.requests.filter((rec) => rec.json?.messages?.[0]?.content === `resend ${provider} 2`);
+        assert.equal(invoked.length, 1, 'the engine got the dropped request exactly once (the resend), never twice');
+      } finally {
+        await p.stop();
+      }
+    });
+  }
 });
 
 describe('upstream TLS that must not be trusted', () => {

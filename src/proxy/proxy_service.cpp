@@ -54,10 +54,13 @@ ProxyService::ProxyService(Provider& provider, ProxyOptions options) : provider_
 
 namespace {
 
-// Adds the request's CORS grant to whatever the handler sends, so no response path can forget it.
-class CorsWriter final : public http::ResponseWriter {
+// Adds what every response of a request carries, so that no response path can forget it: the
+// CORS grant, and the request's id as both SDKs read it (`request-id` for Anthropic's
+// `_request_id`, `x-request-id` for OpenAI's), which the access log line shows too.
+class CommonHeadersWriter final : public http::ResponseWriter {
  public:
-  CorsWriter(http::ResponseWriter& inner, std::optional<std::string> grant) : inner_(inner), grant_(std::move(grant)) {}
+  CommonHeadersWriter(http::ResponseWriter& inner, std::optional<std::string> grant, std::string request_id)
+      : inner_(inner), grant_(std::move(grant)), request_id_(std::move(request_id)) {}
 
   net::awaitable<Status> send(http::Response response) override {
     add(response.headers);
@@ -74,6 +77,8 @@ class CorsWriter final : public http::ResponseWriter {
 
  private:
   void add(http::Headers& headers) const {
+    headers.set("request-id", request_id_);
+    headers.set("x-request-id", request_id_);
     if (!grant_) return;
     headers.set("Access-Control-Allow-Origin", *grant_);
     headers.set("Access-Control-Expose-Headers", "*");
@@ -82,6 +87,7 @@ class CorsWriter final : public http::ResponseWriter {
 
   http::ResponseWriter& inner_;
   std::optional<std::string> grant_;
+  std::string request_id_;
 };
 
 }  // namespace
@@ -99,7 +105,8 @@ boost::asio::awaitable<void> ProxyService::handle(http::Request& request, http::
   int status = 0;
   const auto origin = request.headers.get("Origin");
   const auto grant = cors_grant(options_.browser, origin);
-  CorsWriter writer(client, grant);
+  const std::string request_id = "req_" + random_token(24);
+  CommonHeadersWriter writer(client, grant, request_id);
 
   if (!host_allowed(options_.browser, request.headers.get("Host"))) {
     // Answered before anything else: a DNS-rebinding page must learn nothing, not even /health.
@@ -150,8 +157,8 @@ boost::asio::awaitable<void> ProxyService::handle(http::Request& request, http::
   }
 
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
-  log::info("request", {{"method", request.method}, {"path", path.substr(0, 200)}, {"status", status},
-                        {"ms", ms}, {"bytes_in", bytes_in}});
+  log::info("request", {{"id", request_id}, {"method", request.method}, {"path", path.substr(0, 200)},
+                        {"status", status}, {"ms", ms}, {"bytes_in", bytes_in}});
 }
 
 boost::asio::awaitable<int> ProxyService::handle_e2ee(Dialect& dialect, http::Request& request,

@@ -120,6 +120,16 @@ describe('surface', () => {
     assert.deepEqual(list.data.map((m) => m.id), [TEE_MODEL, PLAIN_MODEL]);
   });
 
+  test('every response carries a fresh request id (request-id and x-request-id, as the SDKs read them)', async () => {
+    const a = await request(`${proxy.url}/health`);
+    const b = await request(`${proxy.url}/nope`);
+    for (const r of [a, b]) {
+      assert.match(String(r.headers['request-id']), /^req_[A-Za-z0-9]{24}$/);
+      assert.equal(r.headers['x-request-id'], r.headers['request-id']);
+    }
+    assert.notEqual(a.headers['request-id'], b.headers['request-id']);
+  });
+
   test('OPTIONS → 204 CORS preflight', async () => {
     const r = await request(`${proxy.url}/v1/chat/completions`, { method: 'OPTIONS', headers: { origin: 'http://example.test', 'access-control-request-method': 'POST' } });
     assert.equal(r.status, 204);

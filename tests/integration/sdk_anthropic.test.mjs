@@ -111,6 +111,7 @@ describe('messages.create', () => {
     assert.equal(msg.usage.cache_read_input_tokens, 32);
     assert.equal(msg.usage.input_tokens + msg.usage.cache_read_input_tokens, 40, JSON.stringify(msg.usage));
     assert.equal(msg.usage.output_tokens, 6);
+    assert.match(String(msg._request_id), /^req_[A-Za-z0-9]{24}$/, 'the SDK surfaces our request-id header');
 
     const sent = engineRequest(tag);
     assert.equal(sent.model, MODEL);

@@ -6,6 +6,7 @@
 #include "api/responses/response_translator.hpp"
 #include "api/responses/stream_translator.hpp"
 #include "proxy/dialect.hpp"
+#include "proxy/dialects/chat_call.hpp"
 
 namespace e2ee::proxy {
 namespace {
@@ -31,13 +32,7 @@ class ResponsesDialect final : public Dialect {
     auto translated = api::responses::to_chat_request(request.body, options);
     if (auto* error = std::get_if<api::ApiError>(&translated)) return std::move(*error);
     translated_ = std::get<api::responses::TranslatedRequest>(std::move(translated));
-    E2eeCall call;
-    call.path = "/v1/chat/completions";
-    call.body = translated_->chat_json;
-    call.model = translated_->model;
-    call.stream = translated_->stream;
-    call.api_key = std::move(api_key);
-    return call;
+    return chat_completions_call(*translated_, std::move(api_key));
   }
 
   http::Response render_body(std::string engine_json) override {

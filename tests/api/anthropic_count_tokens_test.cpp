@@ -8,19 +8,14 @@
 #include <boost/json.hpp>
 
 #include "common/json_text.hpp"
+#include "support/fixtures.hpp"
 
 namespace {
 
 namespace json = boost::json;
+using e2ee::test::parse_json;
 using namespace e2ee::api;
 using namespace e2ee::api::anthropic;
-
-json::value parse(std::string_view text) {
-  json::error_code ec;
-  auto v = json::parse(text, ec);
-  EXPECT_FALSE(ec) << "not JSON: " << text;
-  return v;
-}
 
 TEST(AnthropicCountTokens, TokenizeRequestCarriesWhatTheTemplateRenders) {
   // count_tokens bodies have no max_tokens; sampling fields would not change the count.
@@ -32,12 +27,12 @@ TEST(AnthropicCountTokens, TokenizeRequestCarriesWhatTheTemplateRenders) {
   ASSERT_TRUE(std::holds_alternative<std::string>(r)) << std::get<ApiError>(r).message;
   const auto& body = std::get<std::string>(r);
   EXPECT_TRUE(e2ee::json_text::validate(body));
-  const auto expected = parse(R"({"model":"claude-x",
+  const auto expected = parse_json(R"({"model":"claude-x",
     "messages":[{"role":"system","content":"S"},{"role":"user","content":"count me"}],
     "tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"n":{"type":"number","maximum":1.50}}}}}],
     "chat_template_kwargs":{"enable_thinking":true,"thinking":true},
     "add_generation_prompt":true})");
-  EXPECT_EQ(parse(body), expected) << body;
+  EXPECT_EQ(parse_json(body), expected) << body;
   EXPECT_NE(body.find("\"maximum\":1.50"), std::string::npos) << "schemas keep their bytes";
   EXPECT_EQ(body.find("u-123"), std::string::npos);
   EXPECT_EQ(body.find("temperature"), std::string::npos);
@@ -46,7 +41,7 @@ TEST(AnthropicCountTokens, TokenizeRequestCarriesWhatTheTemplateRenders) {
 TEST(AnthropicCountTokens, PrefillIsCountedAsAContinuation) {
   const auto r = to_tokenize_request(R"({"model":"m","messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]})",
                                      RequestOptions{});
-  const auto v = parse(std::get<std::string>(r));
+  const auto v = parse_json(std::get<std::string>(r));
   EXPECT_EQ(v.at("add_generation_prompt"), false);
   EXPECT_EQ(v.at("continue_final_message"), true);
 }
@@ -64,10 +59,10 @@ TEST(AnthropicCountTokens, EngineAnswer) {
   // vLLM: {"count":N,"max_model_len":M,"tokens":[…],"token_strs":null}
   auto r = to_count_tokens_response(R"({"count":1234,"max_model_len":32768,"tokens":[1,2,3],"token_strs":null})");
   ASSERT_TRUE(std::holds_alternative<std::string>(r));
-  EXPECT_EQ(parse(std::get<std::string>(r)), parse(R"({"input_tokens":1234})"));
+  EXPECT_EQ(parse_json(std::get<std::string>(r)), parse_json(R"({"input_tokens":1234})"));
   // Engines that only list the tokens.
   r = to_count_tokens_response(R"({"tokens":[5,6,7,8]})");
-  EXPECT_EQ(parse(std::get<std::string>(r)), parse(R"({"input_tokens":4})"));
+  EXPECT_EQ(parse_json(std::get<std::string>(r)), parse_json(R"({"input_tokens":4})"));
 }
 
 TEST(AnthropicCountTokens, EngineErrorsAndGarbage) {
@@ -86,7 +81,7 @@ TEST(AnthropicCountTokens, LocalEstimate) {
   // Chat body {"model":"m","messages":[{"role":"user","content":"Hi"}]} is 57 bytes: ceil(57/4) = 15.
   const auto r = estimate_count_tokens_response(R"({"model":"m","messages":[{"role":"user","content":"Hi"}]})", RequestOptions{});
   ASSERT_TRUE(std::holds_alternative<std::string>(r));
-  EXPECT_EQ(parse(std::get<std::string>(r)), parse(R"({"input_tokens":15})"));
+  EXPECT_EQ(parse_json(std::get<std::string>(r)), parse_json(R"({"input_tokens":15})"));
 }
 
 }  // namespace

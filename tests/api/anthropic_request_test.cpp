@@ -13,30 +13,18 @@
 #include <string>
 
 #include "common/json_text.hpp"
+#include "support/fixtures.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
+using e2ee::test::read_file;
+using e2ee::test::parse_json;
 using namespace e2ee::api;
 using namespace e2ee::api::anthropic;
 
 fs::path fixtures() { return fs::path(__FILE__).parent_path() / "fixtures" / "anthropic" / "request"; }
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << "missing fixture " << path;
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-json::value parse(std::string_view text) {
-  json::error_code ec;
-  auto v = json::parse(text, ec);
-  EXPECT_FALSE(ec) << "not JSON: " << text;
-  return v;
-}
 
 TranslatedRequest translate(std::string_view body, const RequestOptions& options = {}) {
   auto r = to_chat_request(body, options);
@@ -64,8 +52,8 @@ TEST(AnthropicRequest, GoldenFixtures) {
     const auto out = translate(read_file(entry.path()));
     // Whatever we send must be strict JSON (what the engine's parser and the envelope expect).
     EXPECT_TRUE(e2ee::json_text::validate(out.chat_json)) << out.chat_json;
-    const auto expected = parse(read_file(fixtures() / (stem + ".out.json")));
-    const auto got = parse(out.chat_json);
+    const auto expected = parse_json(read_file(fixtures() / (stem + ".out.json")));
+    const auto got = parse_json(out.chat_json);
     EXPECT_EQ(got, expected) << "got:      " << json::serialize(got) << "\nexpected: " << json::serialize(expected);
     ++count;
   }
@@ -99,7 +87,7 @@ TEST(AnthropicRequest, EscapesInClientStringsAreKept) {
   const auto r = translate(R"({"model":"m","messages":[{"role":"user","content":"a\u0000b\"c\ud83d\ude00"}],
     "tools":[{"name":"t","description":"line\nnext \u00e9","input_schema":{"type":"object"}}]})");
   EXPECT_NE(r.chat_json.find(R"("description":"line\nnext \u00e9")"), std::string::npos) << r.chat_json;
-  const auto v = parse(r.chat_json);
+  const auto v = parse_json(r.chat_json);
   EXPECT_EQ(v.at("messages").at(0).at("content").as_string(), std::string("a\0b\"c\xF0\x9F\x98\x80", 9));
 }
 
@@ -166,23 +154,23 @@ TEST(AnthropicRequest, ThinkingControlOptions) {
     "thinking":{"type":"adaptive"},"output_config":{"effort":"medium"}})";
   RequestOptions o;
   o.thinking = ThinkingControl::template_kwargs;
-  auto v = parse(translate(body, o).chat_json);
+  auto v = parse_json(translate(body, o).chat_json);
   EXPECT_TRUE(v.as_object().contains("chat_template_kwargs"));
   EXPECT_FALSE(v.as_object().contains("reasoning_effort"));
   o.thinking = ThinkingControl::reasoning_effort;
-  v = parse(translate(body, o).chat_json);
+  v = parse_json(translate(body, o).chat_json);
   EXPECT_FALSE(v.as_object().contains("chat_template_kwargs"));
   EXPECT_EQ(v.at("reasoning_effort"), "medium");
   o.thinking = ThinkingControl::none;
-  v = parse(translate(body, o).chat_json);
+  v = parse_json(translate(body, o).chat_json);
   EXPECT_FALSE(v.as_object().contains("chat_template_kwargs"));
   EXPECT_FALSE(v.as_object().contains("reasoning_effort"));
   // Effort alone (no thinking field) still reaches effort-aware engines.
-  v = parse(translate(R"({"model":"m","messages":[{"role":"user","content":"x"}],"output_config":{"effort":"low"}})").chat_json);
+  v = parse_json(translate(R"({"model":"m","messages":[{"role":"user","content":"x"}],"output_config":{"effort":"low"}})").chat_json);
   EXPECT_EQ(v.at("reasoning_effort"), "low");
   EXPECT_FALSE(v.as_object().contains("chat_template_kwargs"));
   // An unknown thinking type is ignored, not a 400 (new Anthropic modes must not break clients).
-  v = parse(translate(R"({"model":"m","messages":[{"role":"user","content":"x"}],"thinking":{"type":"turbo"}})").chat_json);
+  v = parse_json(translate(R"({"model":"m","messages":[{"role":"user","content":"x"}],"thinking":{"type":"turbo"}})").chat_json);
   EXPECT_FALSE(v.as_object().contains("chat_template_kwargs"));
 }
 
@@ -197,9 +185,9 @@ TEST(AnthropicRequest, OtherOptions) {
 
   RequestOptions d;
   d.default_max_tokens = 777;
-  EXPECT_EQ(parse(translate(R"({"model":"m","messages":[{"role":"user","content":"x"}]})", d).chat_json).at("max_tokens"), 777);
-  EXPECT_FALSE(parse(translate(R"({"model":"m","messages":[{"role":"user","content":"x"}]})").chat_json).as_object().contains("max_tokens"));
-  EXPECT_EQ(parse(translate(R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}]})", d).chat_json).at("max_tokens"), 5)
+  EXPECT_EQ(parse_json(translate(R"({"model":"m","messages":[{"role":"user","content":"x"}]})", d).chat_json).at("max_tokens"), 777);
+  EXPECT_FALSE(parse_json(translate(R"({"model":"m","messages":[{"role":"user","content":"x"}]})").chat_json).as_object().contains("max_tokens"));
+  EXPECT_EQ(parse_json(translate(R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}]})", d).chat_json).at("max_tokens"), 5)
       << "the client's value wins";
 
   RequestOptions n;
@@ -232,23 +220,23 @@ TEST(AnthropicRequest, SignaturesAndRedactedThinkingNeverLeave) {
 TEST(AnthropicRequest, EmptyFinalAssistantIsNotAPrefill) {
   const auto r = translate(R"({"model":"m","messages":[{"role":"user","content":"x"},
     {"role":"assistant","content":[{"type":"redacted_thinking","data":"abc"}]}]})");
-  const auto v = parse(r.chat_json);
+  const auto v = parse_json(r.chat_json);
   EXPECT_EQ(v.at("messages").as_array().size(), 1u);
   EXPECT_FALSE(v.as_object().contains("continue_final_message"));
 }
 
 TEST(AnthropicRequest, SystemMessageAfterFinalAssistantKeepsThePrefill) {
-  const auto v = parse(translate(R"({"model":"m","messages":[{"role":"user","content":"x"},
+  const auto v = parse_json(translate(R"({"model":"m","messages":[{"role":"user","content":"x"},
     {"role":"assistant","content":"Sure:"},{"role":"system","content":"be brief"}]})").chat_json);
   EXPECT_EQ(v.at("continue_final_message"), true);
   EXPECT_EQ(v.at("messages").at(0).at("content"), "be brief");
 }
 
 TEST(AnthropicRequest, StreamAsksForUsage) {
-  const auto v = parse(translate(R"({"model":"m","stream":true,"messages":[{"role":"user","content":"x"}]})").chat_json);
+  const auto v = parse_json(translate(R"({"model":"m","stream":true,"messages":[{"role":"user","content":"x"}]})").chat_json);
   EXPECT_EQ(v.at("stream"), true);
   EXPECT_EQ(v.at("stream_options").at("include_usage"), true);
-  const auto n = parse(translate(R"({"model":"m","stream":false,"messages":[{"role":"user","content":"x"}]})").chat_json);
+  const auto n = parse_json(translate(R"({"model":"m","stream":false,"messages":[{"role":"user","content":"x"}]})").chat_json);
   EXPECT_FALSE(n.as_object().contains("stream"));
   EXPECT_FALSE(n.as_object().contains("stream_options"));
 }
@@ -339,7 +327,7 @@ TEST(AnthropicRequest, BadInputIsAClear400) {
     EXPECT_EQ(e.code, c.code);
     EXPECT_NE(e.message.find(c.needle), std::string::npos) << e.message;
     EXPECT_EQ(e.message.find("SECRET"), std::string::npos) << "errors never echo content";
-    const auto rendered = parse(anthropic_error_json(e));
+    const auto rendered = parse_json(anthropic_error_json(e));
     EXPECT_EQ(rendered.at("type"), "error");
     EXPECT_EQ(rendered.at("error").at("type"), "invalid_request_error");
   }
@@ -357,7 +345,7 @@ TEST(AnthropicRequest, DeepNestingIsRejectedNotACrash) {
 
 TEST(AnthropicRequest, ToolResultsComeRightAfterTheirAssistantMessage) {
   // A system message between the call and its result is hoisted, so adjacency still holds.
-  const auto v = parse(translate(R"({"model":"m","messages":[
+  const auto v = parse_json(translate(R"({"model":"m","messages":[
     {"role":"user","content":"x"},
     {"role":"assistant","content":[{"type":"tool_use","id":"a","name":"f","input":{}}]},
     {"role":"system","content":"reminder"},
@@ -373,7 +361,7 @@ TEST(AnthropicRequest, ToolResultsComeRightAfterTheirAssistantMessage) {
 }
 
 TEST(AnthropicRequest, ErrorResultWithoutText) {
-  const auto v = parse(translate(R"({"model":"m","messages":[
+  const auto v = parse_json(translate(R"({"model":"m","messages":[
     {"role":"assistant","content":[{"type":"tool_use","id":"a","name":"f"}]},
     {"role":"user","content":[{"type":"tool_result","tool_use_id":"a","is_error":true}]}]})").chat_json);
   EXPECT_EQ(v.at("messages").at(0).at("tool_calls").at(0).at("function").at("arguments"), "{}") << "missing input is {}";
@@ -382,7 +370,7 @@ TEST(AnthropicRequest, ErrorResultWithoutText) {
 
 TEST(AnthropicRequest, HostedToolHistoryIsDroppedNotFatal) {
   // A conversation that started on Anthropic's API may carry hosted-tool blocks.
-  const auto v = parse(translate(R"({"model":"m","messages":[{"role":"user","content":"x"},
+  const auto v = parse_json(translate(R"({"model":"m","messages":[{"role":"user","content":"x"},
     {"role":"assistant","content":[{"type":"server_tool_use","id":"srvtoolu_1","name":"web_search","input":{"query":"q"}},
       {"type":"web_search_tool_result","tool_use_id":"srvtoolu_1","content":[]},{"type":"text","text":"Found it."}]},
     {"role":"user","content":"thanks"}]})").chat_json);
@@ -393,7 +381,7 @@ TEST(AnthropicRequest, HostedToolHistoryIsDroppedNotFatal) {
 TEST(AnthropicRequest, DuplicateKeysLastWins) {
   const auto r = translate(R"({"model":"first","model":"second","messages":[{"role":"user","content":"x"}]})");
   EXPECT_EQ(r.model, "second");
-  EXPECT_EQ(parse(r.chat_json).at("model"), "second");
+  EXPECT_EQ(parse_json(r.chat_json).at("model"), "second");
 }
 
 }  // namespace
@@ -407,7 +395,7 @@ TEST(AnthropicRequest, PdfFromAToolIsANoticeNotAFailure) {
     {"role":"assistant","content":[{"type":"tool_use","id":"r1","name":"Read","input":{"file_path":"a.pdf"}}]},
     {"role":"user","content":[{"type":"tool_result","tool_use_id":"r1","content":[
       {"type":"document","source":{"type":"base64","media_type":"application/pdf","data":"JVBERi0xLjQK"}}]}]}]})");
-  const auto v = parse(r.chat_json);
+  const auto v = parse_json(r.chat_json);
   EXPECT_EQ(v.at("messages").at(1).at("content"), "[document omitted: this model cannot read PDF or file documents]");
   EXPECT_EQ(r.chat_json.find("JVBER"), std::string::npos);
   EXPECT_FALSE(r.notes.empty());
@@ -421,7 +409,7 @@ TEST(AnthropicRequest, ForcingAHostedToolIsExplained) {
 }
 
 TEST(AnthropicRequest, FinalAssistantWithOnlyThinkingIsDropped) {
-  const auto v = parse(translate(R"({"model":"m","messages":[{"role":"user","content":"x"},
+  const auto v = parse_json(translate(R"({"model":"m","messages":[{"role":"user","content":"x"},
     {"role":"assistant","content":[{"type":"thinking","thinking":"hmm","signature":"s"}]}]})").chat_json);
   EXPECT_EQ(v.at("messages").as_array().size(), 1u);
   EXPECT_FALSE(v.as_object().contains("continue_final_message"));

@@ -2,6 +2,7 @@
 // see its README), byte-exact tool inputs, engine errors and unusable answers.
 
 #include "api/anthropic/messages.hpp"
+#include "support/fixtures.hpp"
 
 #include <gtest/gtest.h>
 
@@ -15,25 +16,12 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
+using e2ee::test::read_file;
+using e2ee::test::parse_json;
 using namespace e2ee::api;
 using namespace e2ee::api::anthropic;
 
 fs::path fixtures() { return fs::path(__FILE__).parent_path() / "fixtures" / "anthropic" / "response"; }
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << "missing fixture " << path;
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-json::value parse(std::string_view text) {
-  json::error_code ec;
-  auto v = json::parse(text, ec);
-  EXPECT_FALSE(ec) << "not JSON: " << text;
-  return v;
-}
 
 const char* kDefaultRequest = R"({"model":"claude-x","messages":[{"role":"user","content":"x"}]})";
 
@@ -71,8 +59,8 @@ TEST(AnthropicResponse, GoldenFixtures) {
     SCOPED_TRACE(stem);
     const auto request_path = fixtures() / (stem + ".request.json");
     const auto request = request_for(fs::exists(request_path) ? read_file(request_path) : std::string(kDefaultRequest));
-    const auto got = parse(answer(read_file(entry.path()), request));
-    const auto expected = parse(read_file(fixtures() / (stem + ".expected.json")));
+    const auto got = parse_json(answer(read_file(entry.path()), request));
+    const auto expected = parse_json(read_file(fixtures() / (stem + ".expected.json")));
     EXPECT_EQ(got, expected) << "got:      " << json::serialize(got) << "\nexpected: " << json::serialize(expected);
     ++count;
   }
@@ -90,12 +78,12 @@ TEST(AnthropicResponse, FallbackIdWhenTheEngineHasNone) {
   RequestOptions o;
   o.fallback_id = "req-42";
   auto r = to_chat_request(kDefaultRequest, o);
-  const auto out = parse(answer(R"({"choices":[{"message":{"content":"a"},"finish_reason":"stop"}]})", std::get<TranslatedRequest>(r)));
+  const auto out = parse_json(answer(R"({"choices":[{"message":{"content":"a"},"finish_reason":"stop"}]})", std::get<TranslatedRequest>(r)));
   EXPECT_EQ(out.at("id"), "msg_req-42");
 }
 
 TEST(AnthropicResponse, OddEngineIdsBecomePlainTokens) {
-  const auto out = parse(answer(R"({"id":"cmpl/1 2\"x","choices":[{"message":{"content":"a"}}]})", request_for(kDefaultRequest)));
+  const auto out = parse_json(answer(R"({"id":"cmpl/1 2\"x","choices":[{"message":{"content":"a"}}]})", request_for(kDefaultRequest)));
   EXPECT_EQ(out.at("id"), "msg_cmpl_1_2_x");
 }
 
@@ -105,19 +93,19 @@ TEST(AnthropicResponse, InBandEngineErrors) {
   EXPECT_EQ(e.status, 400);
   EXPECT_EQ(e.code, "context_length_exceeded");
   EXPECT_EQ(e.message.rfind("prompt is too long: ", 0), 0u) << "Claude Code keys compaction off this wording: " << e.message;
-  EXPECT_EQ(parse(anthropic_error_json(e)).at("error").at("type"), "invalid_request_error");
+  EXPECT_EQ(parse_json(anthropic_error_json(e)).at("error").at("type"), "invalid_request_error");
 
   e = failure(R"({"error":{"message":"Service busy","type":"ServiceUnavailable","code":503}})", request);
   EXPECT_EQ(e.status, 503);
-  EXPECT_EQ(parse(anthropic_error_json(e)).at("error").at("type"), "overloaded_error");
+  EXPECT_EQ(parse_json(anthropic_error_json(e)).at("error").at("type"), "overloaded_error");
 
   e = failure(R"({"error":{"message":"boom","code":500}})", request);
   EXPECT_EQ(e.status, 502) << "the engine failing makes us a bad gateway";
-  EXPECT_EQ(parse(anthropic_error_json(e)).at("error").at("type"), "api_error");
+  EXPECT_EQ(parse_json(anthropic_error_json(e)).at("error").at("type"), "api_error");
 
   e = failure(R"({"error":{"message":"slow down","code":429}})", request);
   EXPECT_EQ(e.status, 429);
-  EXPECT_EQ(parse(anthropic_error_json(e)).at("error").at("type"), "rate_limit_error");
+  EXPECT_EQ(parse_json(anthropic_error_json(e)).at("error").at("type"), "rate_limit_error");
 }
 
 TEST(AnthropicResponse, UnusableAnswersAre502) {
@@ -145,7 +133,7 @@ TEST(AnthropicResponse, EngineHttpErrorBodies) {
 
   e = to_anthropic_error(e2ee::api::chat::engine_error_from_body(404, R"({"object":"error","message":"The model `x` does not exist.","type":"NotFoundError","code":404})"));
   EXPECT_EQ(e.status, 404);
-  EXPECT_EQ(parse(anthropic_error_json(e)).at("error").at("type"), "not_found_error");
+  EXPECT_EQ(parse_json(anthropic_error_json(e)).at("error").at("type"), "not_found_error");
 }
 
 TEST(AnthropicResponse, LongEngineMessagesAreClipped) {
@@ -159,7 +147,7 @@ TEST(AnthropicResponse, LongEngineMessagesAreClipped) {
 namespace {
 
 TEST(AnthropicResponse, WhitespaceOnlyTextIsNoBlock) {
-  const auto out = parse(answer(R"({"id":"w","choices":[{"message":{"content":"\n\n","reasoning_content":"r",
+  const auto out = parse_json(answer(R"({"id":"w","choices":[{"message":{"content":"\n\n","reasoning_content":"r",
     "tool_calls":[{"id":"t","function":{"name":"f","arguments":"{}"}}]},"finish_reason":"tool_calls"}]})",
                                 request_for(kDefaultRequest)));
   ASSERT_EQ(out.at("content").as_array().size(), 2u);

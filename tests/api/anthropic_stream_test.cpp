@@ -21,30 +21,18 @@
 #include <string>
 
 #include "http/sse.hpp"
+#include "support/fixtures.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
+using e2ee::test::read_file;
+using e2ee::test::parse_json;
 using namespace e2ee::api;
 using namespace e2ee::api::anthropic;
 
 fs::path fixtures() { return fs::path(__FILE__).parent_path() / "fixtures" / "anthropic" / "stream"; }
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << "missing fixture " << path;
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-json::value parse(std::string_view text) {
-  json::error_code ec;
-  auto v = json::parse(text, ec);
-  if (ec) ADD_FAILURE() << "not JSON: " << text;
-  return v;
-}
 
 const char* kDefaultRequest = R"({"model":"claude-x","stream":true,"messages":[{"role":"user","content":"x"}]})";
 
@@ -191,7 +179,7 @@ json::value accumulate(const OutEvents& events) {
   json::array content;
   std::map<std::size_t, std::string> partial;
   for (const auto& ev : events) {
-    const auto v = parse(ev.data);
+    const auto v = parse_json(ev.data);
     if (!v.is_object()) continue;
     const auto& o = v.get_object();
     if (ev.event == "message_start") {
@@ -207,7 +195,7 @@ json::value accumulate(const OutEvents& events) {
       if (type == "input_json_delta") partial[content.size() - 1] += d.at("partial_json").as_string();
     } else if (ev.event == "content_block_stop") {
       const auto i = static_cast<std::size_t>(o.at("index").as_int64());
-      if (content[i].as_object().at("type") == "tool_use") content[i].as_object()["input"] = parse(partial[i]);
+      if (content[i].as_object().at("type") == "tool_use") content[i].as_object()["input"] = parse_json(partial[i]);
     } else if (ev.event == "message_delta") {
       message["stop_reason"] = o.at("delta").at("stop_reason");
       message["stop_sequence"] = o.at("delta").at("stop_sequence");
@@ -289,7 +277,7 @@ std::vector<Fixture> load() {
     f.sse = read_file(entry.path());
     const auto request_path = fixtures() / (f.name + ".request.json");
     f.request = request_for(fs::exists(request_path) ? read_file(request_path) : std::string(kDefaultRequest));
-    const auto expected = parse(read_file(fixtures() / (f.name + ".events.json")));
+    const auto expected = parse_json(read_file(fixtures() / (f.name + ".events.json")));
     for (const auto& e : expected.at("events").as_array()) {
       f.expected.push_back(OutEvent{std::string(e.at("event").as_string()), json::serialize(e.at("data"))});
     }
@@ -307,7 +295,7 @@ void expect_same_events(const OutEvents& got, const OutEvents& expected) {
   }();
   for (std::size_t i = 0; i < got.size(); ++i) {
     EXPECT_EQ(got[i].event, expected[i].event) << "event " << i;
-    EXPECT_EQ(parse(got[i].data), parse(expected[i].data)) << "event " << i << "\n got:      " << got[i].data
+    EXPECT_EQ(parse_json(got[i].data), parse_json(expected[i].data)) << "event " << i << "\n got:      " << got[i].data
                                                            << "\n expected: " << expected[i].data;
   }
 }
@@ -440,11 +428,11 @@ TEST(AnthropicStream, StartBeforeTheFirstChunkAndPingAnytime) {
   StreamTranslator t(request);
   OutEvents all;
   EXPECT_EQ(t.ping().event, "ping");
-  EXPECT_EQ(parse(t.ping().data).at("type"), "ping");
+  EXPECT_EQ(parse_json(t.ping().data).at("type"), "ping");
   append(all, t.start());
   ASSERT_EQ(all.size(), 2u);
   EXPECT_EQ(all[0].event, "message_start");
-  EXPECT_EQ(parse(all[0].data).at("message").at("id"), "msg_e2ee") << "no chunk yet: the fallback id";
+  EXPECT_EQ(parse_json(all[0].data).at("message").at("id"), "msg_e2ee") << "no chunk yet: the fallback id";
   EXPECT_TRUE(t.start().empty()) << "only once";
   all.push_back(t.ping());
   append(all, t.on_chunk(chunk(R"({"content":"hi"})")));
@@ -462,7 +450,7 @@ TEST(AnthropicStream, FallbackIdFromOptions) {
   auto request = std::get<TranslatedRequest>(to_chat_request(kDefaultRequest, o));
   StreamTranslator t(request);
   const auto out = t.start();
-  EXPECT_EQ(parse(out[0].data).at("message").at("id"), "msg_r-9");
+  EXPECT_EQ(parse_json(out[0].data).at("message").at("id"), "msg_r-9");
 }
 
 TEST(AnthropicStream, NothingAfterTheEnd) {
@@ -487,8 +475,8 @@ TEST(AnthropicStream, UpstreamFailureMidStream) {
   append(all, t.on_error(upstream_error(502, "upstream_disconnected", "the engine connection closed mid-stream")));
   validate(all);
   ASSERT_EQ(all.back().event, "error");
-  EXPECT_EQ(parse(all.back().data).at("error").at("type"), "api_error");
-  EXPECT_EQ(parse(all.back().data).at("error").at("message"), "the engine connection closed mid-stream");
+  EXPECT_EQ(parse_json(all.back().data).at("error").at("type"), "api_error");
+  EXPECT_EQ(parse_json(all.back().data).at("error").at("message"), "the engine connection closed mid-stream");
   EXPECT_TRUE(t.finished());
   EXPECT_TRUE(t.on_chunk(chunk(R"({"content":"more"})")).empty());
 }
@@ -499,7 +487,7 @@ TEST(AnthropicStream, FailureBeforeAnythingIsJustTheError) {
   const auto out = t.on_error(ApiError{529, "overloaded", "overloaded", "engine overloaded", 0});
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].event, "error");
-  EXPECT_EQ(parse(out[0].data).at("error").at("type"), "overloaded_error");
+  EXPECT_EQ(parse_json(out[0].data).at("error").at("type"), "overloaded_error");
   validate(out);
 }
 
@@ -508,7 +496,7 @@ TEST(AnthropicStream, ContextLengthErrorMidStreamUsesAnthropicWording) {
   StreamTranslator t(request);
   const auto out = t.on_chunk(R"({"error":{"message":"This model's maximum context length is 8192 tokens.","code":400}})");
   ASSERT_EQ(out.size(), 1u);
-  const auto body = parse(out[0].data);
+  const auto body = parse_json(out[0].data);
   EXPECT_EQ(body.at("error").at("type"), "invalid_request_error");
   EXPECT_EQ(std::string(body.at("error").at("message").as_string()).rfind("prompt is too long: ", 0), 0u);
 }

@@ -24,11 +24,13 @@
 #include <sstream>
 
 #include "common/json_text.hpp"
+#include "support/fixtures.hpp"
 
 namespace e2ee::api::responses {
 namespace {
 
 namespace json = boost::json;
+using e2ee::test::read_file;
 namespace fs = std::filesystem;
 
 fs::path fixtures_dir() {
@@ -37,13 +39,6 @@ fs::path fixtures_dir() {
 #else
   return fs::path(__FILE__).parent_path() / "fixtures" / "responses";
 #endif
-}
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 RequestOptions options_from(const json::object& fixture) {

@@ -17,11 +17,13 @@
 #include <sstream>
 
 #include "api/responses/request_translator.hpp"
+#include "support/fixtures.hpp"
 
 namespace e2ee::api::responses {
 namespace {
 
 namespace json = boost::json;
+using e2ee::test::read_file;
 namespace fs = std::filesystem;
 
 fs::path fixtures_dir() {
@@ -30,13 +32,6 @@ fs::path fixtures_dir() {
 #else
   return fs::path(__FILE__).parent_path() / "fixtures" / "responses";
 #endif
-}
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 std::vector<std::string> fixture_names() {

@@ -62,16 +62,18 @@ class CommonHeadersWriter final : public http::ResponseWriter {
   CommonHeadersWriter(http::ResponseWriter& inner, std::optional<std::string> grant, std::string request_id)
       : inner_(inner), grant_(std::move(grant)), request_id_(std::move(request_id)) {}
 
+  // Plain functions handing back the inner writer's awaitable: no coroutine frame of their own,
+  // which matters for write(), called once per stream chunk.
   net::awaitable<Status> send(http::Response response) override {
     add(response.headers);
-    co_return co_await inner_.send(std::move(response));
+    return inner_.send(std::move(response));
   }
   net::awaitable<Status> start_stream(int status, http::Headers headers) override {
     add(headers);
-    co_return co_await inner_.start_stream(status, std::move(headers));
+    return inner_.start_stream(status, std::move(headers));
   }
-  net::awaitable<Status> write(std::string_view chunk) override { co_return co_await inner_.write(chunk); }
-  net::awaitable<Status> finish() override { co_return co_await inner_.finish(); }
+  net::awaitable<Status> write(std::string_view chunk) override { return inner_.write(chunk); }
+  net::awaitable<Status> finish() override { return inner_.finish(); }
   bool started() const noexcept override { return inner_.started(); }
   void on_client_gone(std::function<void()> hook) override { inner_.on_client_gone(std::move(hook)); }
 

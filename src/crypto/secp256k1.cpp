@@ -1,88 +1,87 @@
-// secp256k1 keys and ECDH on OpenSSL 3.0's EC_GROUP/EC_POINT/BN layer (not deprecated, unlike
-// EC_KEY). For a single scalar multiplication with a secret scalar OpenSSL uses its
-// constant-time Montgomery ladder (ec_scalar_mul_ladder), both for d*G and for d*P, which is why
-// every multiplication here passes exactly one scalar.
+// secp256k1 keys and ECDH on libsecp256k1 (Bitcoin Core's library; Debian 12 ships 0.2.0 as
+// libsecp256k1-dev, built with its ECDH module). It replaced OpenSSL 3.0's generic EC_POINT
+// layer, which has no secp256k1-specific code and cost ~0.45 ms per ECDH; Venice, NEAR AI and
+// dstack ECDSA do one ECDH per streamed chunk on each side (docs/performance.md).
+//
+// Constant time: every multiplication by a secret scalar is constant time in libsecp256k1.
+// ECDH uses secp256k1_ecmult_const (fixed-window signed-digit ladder: no branch and no memory
+// address depends on the scalar), key generation uses secp256k1_ecmult_gen (constant-time
+// table lookups), additionally blinded with the context's random seed (below). Scalar range
+// checks (secp256k1_ec_seckey_verify) are constant time too; only their verdict is public.
+// Upstream fixed two compiler-induced leaks after 0.2.0 (0.3.1: Clang >= 14; 0.3.2: the ECDH
+// module under GCC >= 13); neither applies to Debian 12's binary, built with GCC 12. Checked
+// once on that binary under valgrind memcheck with the scalar marked undefined (the ctgrind
+// technique of tests/ct): seckey_verify, pubkey_create and ecdh report no secret-dependent
+// branch or memory address.
 
-#include <openssl/bn.h>
-#include <openssl/ec.h>
-#include <openssl/err.h>
-#include <openssl/obj_mac.h>
+#include <secp256k1.h>
+#include <secp256k1_ecdh.h>
 
 #include <algorithm>
 #include <array>
 #include <cstdlib>
-#include <memory>
+#include <cstring>
 
 #include "crypto/detail/constant_time.hpp"
 #include "crypto/ecdh.hpp"
 #include "crypto/hash.hpp"
 #include "crypto/random.hpp"
 
+// libsecp256k1 calls this through a C function pointer, so it gets C language linkage. It
+// makes the ECDH output the raw X coordinate (what Venice, NEAR AI and dstack use), instead of
+// the library's default SHA-256(compressed point). libsecp256k1 wipes x32/y32 after the call.
+extern "C" {
+static int e2ee_secp256k1_copy_x(unsigned char* output, const unsigned char* x32, const unsigned char* /*y32*/,
+                                 void* /*data*/) {
+  std::memcpy(output, x32, 32);
+  return 1;
+}
+}
+
 namespace e2ee::crypto::secp256k1 {
 namespace {
 
-struct BnCtxFree {
-  void operator()(BN_CTX* c) const noexcept { BN_CTX_free(c); }
-};
-struct BnClearFree {
-  void operator()(BIGNUM* b) const noexcept { BN_clear_free(b); }
-};
-struct PointClearFree {
-  void operator()(EC_POINT* p) const noexcept { EC_POINT_clear_free(p); }
-};
-using BnCtxPtr = std::unique_ptr<BN_CTX, BnCtxFree>;
-using BnPtr = std::unique_ptr<BIGNUM, BnClearFree>;
-using PointPtr = std::unique_ptr<EC_POINT, PointClearFree>;
-
-// Built once and only read afterwards; OpenSSL takes the group as const everywhere we use it.
-const EC_GROUP* group() noexcept {
-  static const EC_GROUP* const g = EC_GROUP_new_by_curve_name(NID_secp256k1);
-  return g;
+// One context for the whole process, created and randomized exactly once (a function-local
+// static: C++ guarantees its initialisation runs once even when threads race to it) and never
+// written again. libsecp256k1 documents a constructed context as safe to use from many threads
+// at once for every call that takes it as `const secp256k1_context*`; only the calls taking a
+// non-const pointer (randomize, destroy) need exclusive access. Randomizing once at creation,
+// before any other thread can see the pointer, is the library's recommended lock-free pattern
+// (secp256k1.h, "either do it once at creation time ... or use a read-write lock"). It is
+// never destroyed, so no thread still running at exit can use a freed context.
+//
+// The random seed blinds the generator multiplication of key generation. The ECDH module's
+// multiplication does not use it (secp256k1_context_randomize's documentation says so); it
+// relies on ecmult_const being constant time.
+const secp256k1_context* context() noexcept {
+  static const secp256k1_context* const ctx = [] {
+    secp256k1_context* c = secp256k1_context_create(SECP256K1_CONTEXT_NONE);
+    // Out of memory aborts inside the library (its default error callback); checked anyway.
+    if (c == nullptr) std::abort();
+    const auto seed = random_secret<32>();  // wiped when it goes out of scope
+    if (secp256k1_context_randomize(c, seed.data()) != 1) std::abort();
+    return c;
+  }();
+  return ctx;
 }
 
-// The group order n, big-endian (SEC 2 section 2.4.1).
-constexpr std::array<std::uint8_t, 32> kOrder = {
-    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE,
-    0xBA, 0xAE, 0xDC, 0xE6, 0xAF, 0x48, 0xA0, 0x3B, 0xBF, 0xD2, 0x5E, 0x8C, 0xD0, 0x36, 0x41, 0x41};
+Error fail(Errc code, const char* message) { return make_error(code, message); }
 
-// Failing library calls leave entries on OpenSSL's thread-local error queue; drop them so they
-// cannot be mistaken for the cause of some later, unrelated failure (a TLS handshake, say).
-Error fail(Errc code, const char* message) {
-  ERR_clear_error();
-  return make_error(code, message);
-}
-
-// 0xFF when 1 <= d < n, else 0x00, without branching on the secret bytes: d - n is computed
-// byte by byte, and its final borrow says d < n.
-std::uint8_t scalar_in_range_mask(const std::uint8_t* d) noexcept {
-  std::uint32_t borrow = 0;
-  std::uint8_t any = 0;
-  for (std::size_t i = 32; i-- > 0;) {
-    const std::uint32_t diff = std::uint32_t{d[i]} - kOrder[i] - borrow;
-    borrow = (diff >> 31) & 1u;
-    any = static_cast<std::uint8_t>(any | d[i]);
-  }
-  const auto below_n = static_cast<std::uint8_t>(0u - detail::value_barrier(borrow));
-  const auto nonzero = static_cast<std::uint8_t>(~detail::ct_is_zero_mask8(any));
-  return static_cast<std::uint8_t>(below_n & nonzero);
-}
-
-BnPtr secret_bignum(const std::uint8_t* bytes, std::size_t n) noexcept {
-  BnPtr bn(BN_secure_new());
-  if (!bn) return bn;
-  BN_set_flags(bn.get(), BN_FLG_CONSTTIME);
-  if (BN_bin2bn(bytes, static_cast<int>(n), bn.get()) == nullptr) bn.reset();
-  return bn;
+// The canonical 65-byte encoding of a parsed point (0x04 || X || Y).
+std::array<std::uint8_t, kUncompressedBytes> serialize(const secp256k1_context* ctx, const secp256k1_pubkey& point) {
+  std::array<std::uint8_t, kUncompressedBytes> out{};
+  std::size_t len = out.size();
+  // Returns 1 always, and writes 65 bytes for SECP256K1_EC_UNCOMPRESSED.
+  (void)secp256k1_ec_pubkey_serialize(ctx, out.data(), &len, &point, SECP256K1_EC_UNCOMPRESSED);
+  if (len != out.size() || out[0] != 0x04) std::abort();  // libsecp256k1 itself is broken
+  return out;
 }
 
 }  // namespace
 
 Result<PublicKey> PublicKey::parse(ByteView encoded) {
-  const EC_GROUP* g = group();
-  if (g == nullptr) return fail(Errc::internal, "secp256k1: group unavailable");
-
-  // OpenSSL's oct2point also accepts the "hybrid" forms 0x06/0x07 and the 1-byte infinity
-  // encoding, so the prefix and length are checked here first: only 04, 02 and 03 pass.
+  // secp256k1_ec_pubkey_parse also accepts the X9.62 "hybrid" forms 0x06/0x07 (y parity in the
+  // prefix), so the prefix and length are checked here first: only 04, 02 and 03 pass.
   std::array<std::uint8_t, kUncompressedBytes> buf{};
   std::size_t len = 0;
   switch (encoded.size()) {
@@ -106,23 +105,14 @@ Result<PublicKey> PublicKey::parse(ByteView encoded) {
       return fail(Errc::invalid_length, "secp256k1: public key must be 33, 64 or 65 bytes");
   }
 
-  BnCtxPtr ctx(BN_CTX_new());
-  PointPtr point(EC_POINT_new(g));
-  if (!ctx || !point) return fail(Errc::internal, "secp256k1: out of memory");
-  // oct2point rejects coordinates >= p, points off the curve and x without a square root.
-  if (EC_POINT_oct2point(g, point.get(), buf.data(), len, ctx.get()) != 1)
+  // The parser rejects coordinates >= p, points off the curve (y^2 != x^3 + 7) and x without a
+  // square root. It cannot produce the point at infinity (no encoding of it is accepted), and
+  // with cofactor 1 every finite point on the curve is in the prime-order group.
+  const secp256k1_context* ctx = context();
+  secp256k1_pubkey point;
+  if (secp256k1_ec_pubkey_parse(ctx, &point, buf.data(), len) != 1)
     return fail(Errc::invalid_key, "secp256k1: not a point on the curve");
-  // Defence in depth: neither check is expected to fire after a successful oct2point, but the
-  // whole protocol's security rests on them (cofactor 1, so on-curve and finite is enough).
-  if (EC_POINT_is_at_infinity(g, point.get()) != 0) return fail(Errc::invalid_key, "secp256k1: point at infinity");
-  if (EC_POINT_is_on_curve(g, point.get(), ctx.get()) != 1)
-    return fail(Errc::invalid_key, "secp256k1: not a point on the curve");
-
-  std::array<std::uint8_t, kUncompressedBytes> canonical{};
-  if (EC_POINT_point2oct(g, point.get(), POINT_CONVERSION_UNCOMPRESSED, canonical.data(), canonical.size(),
-                         ctx.get()) != canonical.size())
-    return fail(Errc::internal, "secp256k1: cannot encode point");
-  return PublicKey(canonical);
+  return PublicKey(serialize(ctx, point));
 }
 
 std::array<std::uint8_t, kCompressedBytes> PublicKey::compressed() const noexcept {
@@ -143,65 +133,47 @@ PrivateKey PrivateKey::generate() {
   // A uniform 256-bit string is >= n with probability about 2^-128; retrying keeps the result
   // uniform in [1, n-1].
   for (;;) {
-    const auto candidate = random_secret<kPrivateKeyBytes>();
+    const auto candidate = random_secret<kPrivateKeyBytes>();  // wiped at the end of each pass
     auto key = from_bytes(candidate.span());
     if (key) return std::move(key).value();
-    if (key.error().code != Errc::invalid_key) std::abort();  // OpenSSL itself is broken
+    if (key.error().code != Errc::invalid_key) std::abort();  // libsecp256k1 itself is broken
   }
 }
 
 Result<PrivateKey> PrivateKey::from_bytes(ByteView scalar) {
   if (scalar.size() != kPrivateKeyBytes) return fail(Errc::invalid_length, "secp256k1: private key must be 32 bytes");
-  std::uint8_t ok = scalar_in_range_mask(scalar.data());
-  // Whether a key is valid is not secret: only the scalar's value is.
-  E2EE_CT_DECLASSIFY(&ok, 1);
-  if (ok == 0) return fail(Errc::invalid_key, "secp256k1: private key out of range [1, n-1]");
+  const secp256k1_context* ctx = context();
+  // 1 when 1 <= d < n, computed without branching on the scalar. Whether a key is valid is not
+  // secret: only the scalar's value is.
+  int ok = secp256k1_ec_seckey_verify(ctx, scalar.data());
+  E2EE_CT_DECLASSIFY(&ok, sizeof ok);
+  if (ok != 1) return fail(Errc::invalid_key, "secp256k1: private key out of range [1, n-1]");
 
-  const EC_GROUP* g = group();
-  if (g == nullptr) return fail(Errc::internal, "secp256k1: group unavailable");
-  BnCtxPtr ctx(BN_CTX_secure_new());
-  BnPtr d = secret_bignum(scalar.data(), scalar.size());
-  PointPtr pub(EC_POINT_new(g));
-  if (!ctx || !d || !pub) return fail(Errc::internal, "secp256k1: out of memory");
-  if (EC_POINT_mul(g, pub.get(), d.get(), nullptr, nullptr, ctx.get()) != 1)
+  secp256k1_pubkey pub;  // d*G: public, nothing to wipe
+  if (secp256k1_ec_pubkey_create(ctx, &pub, scalar.data()) != 1)
     return fail(Errc::internal, "secp256k1: scalar multiplication failed");
-
-  std::array<std::uint8_t, kUncompressedBytes> encoded{};
-  if (EC_POINT_point2oct(g, pub.get(), POINT_CONVERSION_UNCOMPRESSED, encoded.data(), encoded.size(),
-                         ctx.get()) != encoded.size())
-    return fail(Errc::internal, "secp256k1: cannot encode point");
   // Going through parse() (rather than befriending PublicKey) also re-checks our own result.
-  auto pub_key = PublicKey::parse(encoded);
+  auto pub_key = PublicKey::parse(serialize(ctx, pub));
   if (!pub_key) return fail(Errc::internal, "secp256k1: derived public key failed validation");
   return PrivateKey(SecretArray<kPrivateKeyBytes>(scalar.first<kPrivateKeyBytes>()), std::move(pub_key).value());
 }
 
 Result<SecretArray<32>> ecdh(const PrivateKey& own, const PublicKey& peer) {
-  const EC_GROUP* g = group();
-  if (g == nullptr) return fail(Errc::internal, "secp256k1: group unavailable");
-  BnCtxPtr ctx(BN_CTX_secure_new());
-  BnPtr d = secret_bignum(own.bytes().data(), own.bytes().size());
-  PointPtr p(EC_POINT_new(g));
-  PointPtr shared(EC_POINT_new(g));
-  BnPtr x(BN_secure_new());
-  if (!ctx || !d || !p || !shared || !x) return fail(Errc::internal, "secp256k1: out of memory");
-
-  // PublicKey holds only validated points, but it is cheap to let OpenSSL re-check the point
-  // it is about to multiply.
+  const secp256k1_context* ctx = context();
+  // PublicKey holds only validated points, but converting it to the library's form re-checks
+  // that it is on the curve, and costs well under a microsecond.
+  secp256k1_pubkey point;
   const auto& encoded = peer.uncompressed();
-  if (EC_POINT_oct2point(g, p.get(), encoded.data(), encoded.size(), ctx.get()) != 1)
+  if (secp256k1_ec_pubkey_parse(ctx, &point, encoded.data(), encoded.size()) != 1)
     return fail(Errc::invalid_key, "secp256k1: not a point on the curve");
-  if (EC_POINT_mul(g, shared.get(), nullptr, p.get(), d.get(), ctx.get()) != 1)
-    return fail(Errc::internal, "secp256k1: scalar multiplication failed");
-  // Unreachable with a prime-order group, 1 <= d < n and a finite peer point; kept because a
-  // shared secret of "infinity" must never turn into a key.
-  if (EC_POINT_is_at_infinity(g, shared.get()) != 0) return fail(Errc::invalid_key, "secp256k1: shared point at infinity");
-  if (EC_POINT_get_affine_coordinates(g, shared.get(), x.get(), nullptr, ctx.get()) != 1)
-    return fail(Errc::internal, "secp256k1: cannot read shared point");
 
+  // The hash callback writes x straight into the wiping container; on failure its destructor
+  // wipes whatever was written. secp256k1_ecdh fails only for a scalar that is 0 or >= n
+  // (excluded by PrivateKey) or a failing callback (ours never fails). With 1 <= d < n and a
+  // finite point of the prime-order group, d*P is never the point at infinity.
   SecretArray<32> out;
-  if (BN_bn2binpad(x.get(), out.data(), static_cast<int>(out.size())) != static_cast<int>(out.size()))
-    return fail(Errc::internal, "secp256k1: shared secret does not fit 32 bytes");
+  if (secp256k1_ecdh(ctx, out.data(), &point, own.bytes().data(), e2ee_secp256k1_copy_x, nullptr) != 1)
+    return fail(Errc::internal, "secp256k1: scalar multiplication failed");
   return out;
 }
 

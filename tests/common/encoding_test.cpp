@@ -54,6 +54,13 @@ TEST(Base64, UsesBothAlphabetsForValues62And63) {
 
 TEST(Base64, AcceptsMissingPadding) { EXPECT_EQ(base64_decode("Zm8"), to_bytes("fo")); }
 
+TEST(Base64, UnpaddedUrlEncodingHasExactLength) {
+  EXPECT_EQ(base64url_encode(as_bytes(std::string_view("f"))), "Zg");
+  EXPECT_EQ(base64url_encode(as_bytes(std::string_view("fo"))), "Zm8");
+  EXPECT_EQ(base64url_encode(as_bytes(std::string_view("foo"))), "Zm9v");
+  EXPECT_EQ(base64url_encode(as_bytes(std::string_view("f")), true), "Zg==");
+}
+
 TEST(Base64, RejectsMalformedInput) {
   EXPECT_FALSE(base64_decode("Zm9v\n"));
   EXPECT_FALSE(base64_decode("Zm 9v"));

@@ -435,10 +435,11 @@ struct ObjectShape {
 };
 
 // Walks the members of the top-level object, validating the whole document on the way, and
-// calls on_member(const MemberSpan&, bool key_matches) for each, in order. Callers that build
+// calls on_member(const MemberSpan&, const char* key_body, const char* key_body_end) for each,
+// in order (the key's literal without its quotes, still escaped). Callers that build
 // output as they go discard it when this fails later.
 template <typename OnMember>
-Result<ObjectShape> walk_object(std::string_view text, std::string_view key, OnMember&& on_member) {
+Result<ObjectShape> walk_object(std::string_view text, OnMember&& on_member) {
   Scanner s(text, kDefaultMaxDepth);
   ObjectShape shape;
   s.skip_ws();
@@ -468,7 +469,7 @@ Result<ObjectShape> walk_object(std::string_view text, std::string_view key, OnM
       if (!s.scan_value(1)) return s.error();
       const std::size_t value_end = s.offset();
       const MemberSpan span{static_cast<std::size_t>(key_begin - s.begin()), value_end, value_begin, value_end};
-      on_member(span, key_equals(key_begin + 1, key_end - 1, key));
+      on_member(span, key_begin + 1, key_end - 1);
       ++shape.members;
       shape.last_member_end = value_end;
       s.skip_ws();
@@ -502,11 +503,41 @@ Status validate(std::string_view text, std::size_t max_depth) {
 
 Result<std::optional<MemberSpan>> find_member(std::string_view object_text, std::string_view key) {
   std::optional<MemberSpan> found;
-  auto shape = walk_object(object_text, key, [&](const MemberSpan& span, bool matches) {
+  auto shape = walk_object(object_text, [&](const MemberSpan& span, const char* kb, const char* ke) {
+    const bool matches = key_equals(kb, ke, key);
     if (matches) found = span;  // the last duplicate wins
   });
   if (!shape) return std::move(shape).error();
   return found;
+}
+
+Result<ObjectMembers> ObjectMembers::index(std::string_view object_text) {
+  ObjectMembers members;
+  members.text_ = object_text;
+  auto shape = walk_object(object_text, [&](const MemberSpan& span, const char* kb, const char* ke) {
+    members.entries_.push_back(Entry{static_cast<std::size_t>(kb - object_text.data()),
+                                     static_cast<std::size_t>(ke - object_text.data()), span});
+  });
+  if (!shape) return std::move(shape).error();
+  return members;
+}
+
+std::optional<MemberSpan> ObjectMembers::find(std::string_view key) const {
+  // Backwards: the last duplicate wins, as in find_member.
+  for (auto it = entries_.rbegin(); it != entries_.rend(); ++it)
+    if (key_equals(text_.data() + it->key_begin, text_.data() + it->key_end, key)) return it->span;
+  return std::nullopt;
+}
+
+std::string_view ObjectMembers::value(std::string_view key) const {
+  const auto span = find(key);
+  return span ? text_.substr(span->value_begin, span->value_end - span->value_begin) : std::string_view{};
+}
+
+std::string_view member_value(std::string_view object_text, std::string_view key) {
+  auto span = find_member(object_text, key);
+  if (!span || !*span) return {};
+  return object_text.substr((*span)->value_begin, (*span)->value_end - (*span)->value_begin);
 }
 
 Result<std::string> set_member(std::string_view object_text, std::string_view key, std::string_view value_json) {
@@ -520,7 +551,8 @@ Result<std::string> set_member(std::string_view object_text, std::string_view ke
   out.reserve(object_text.size() + value_json.size() + 6 * key.size() + 4);
   std::size_t copied_to = 0;
   bool replaced = false;
-  auto shape = walk_object(object_text, key, [&](const MemberSpan& span, bool matches) {
+  auto shape = walk_object(object_text, [&](const MemberSpan& span, const char* kb, const char* ke) {
+    const bool matches = key_equals(kb, ke, key);
     if (!matches) return;
     out.append(object_text, copied_to, span.value_begin - copied_to);
     out.append(value_json);
@@ -560,7 +592,8 @@ Result<std::string> remove_member(std::string_view object_text, std::string_view
   std::size_t prev_end = 0;
   bool have_prev = false;
   std::size_t run_end = 0;
-  auto shape = walk_object(object_text, key, [&](const MemberSpan& span, bool matches) {
+  auto shape = walk_object(object_text, [&](const MemberSpan& span, const char* kb, const char* ke) {
+    const bool matches = key_equals(kb, ke, key);
     if (matches) {
       if (!in_run) {
         in_run = true;

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.hpp"
 
@@ -34,6 +35,33 @@ struct MemberSpan {
 // must be valid JSON whose top level is an object; otherwise an error. Duplicate keys: the last
 // one wins, as in most parsers; it is the one returned.
 Result<std::optional<MemberSpan>> find_member(std::string_view object_text, std::string_view key);
+
+// The raw JSON text of `key`'s value in the top-level object; empty when the key is absent or the
+// text is not a valid JSON object (callers that must tell those apart use find_member).
+std::string_view member_value(std::string_view object_text, std::string_view key);
+
+// The members of a top-level object, indexed in one validating pass, for callers that read several
+// keys of the same text: each find_member call scans (and validates) the whole document again,
+// which for a 450 KB agent context is milliseconds per key. Views into `object_text`, which must
+// outlive the index and stay unchanged.
+class ObjectMembers {
+ public:
+  // Errors as find_member's: invalid JSON, or valid JSON whose top level is not an object.
+  static Result<ObjectMembers> index(std::string_view object_text);
+  // The member named `key` (compared after unescaping; the last duplicate wins), or nullopt.
+  std::optional<MemberSpan> find(std::string_view key) const;
+  // The raw JSON text of `key`'s value, or empty when absent.
+  std::string_view value(std::string_view key) const;
+
+ private:
+  struct Entry {
+    std::size_t key_begin;  // the key literal's body, without quotes, still escaped
+    std::size_t key_end;
+    MemberSpan span;
+  };
+  std::string_view text_;
+  std::vector<Entry> entries_;
+};
 
 // Sets `key` to `value_json` (already valid JSON text) in the top-level object: replaces the
 // value in place if the key exists (every duplicate), else appends the member before the closing

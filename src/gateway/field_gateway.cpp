@@ -59,12 +59,6 @@ std::string query_param(std::string_view query, std::string_view name) {
   return {};
 }
 
-std::string_view member_text(std::string_view object, std::string_view key) {
-  auto span = json_text::find_member(object, key);
-  if (!span || !*span) return {};
-  return object.substr((*span)->value_begin, (*span)->value_end - (*span)->value_begin);
-}
-
 Result<field::KeyPair> load_or_create_key(field::Algo algo, const std::optional<std::filesystem::path>& dir,
                                           const char* file) {
   if (dir) {
@@ -315,7 +309,7 @@ boost::asio::awaitable<int> FieldGateway::chat(http::Request& request, http::Res
     }
   }
 
-  const bool stream = member_text(body, "stream") == "true";
+  const bool stream = json_text::member_value(body, "stream") == "true";
   http::ClientRequest req;
   req.method = "POST";
   req.origin = options_.backend;

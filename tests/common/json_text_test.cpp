@@ -225,6 +225,43 @@ TEST(JsonFindMember, OnlyTopLevelAndLastDuplicateWins) {
   EXPECT_FALSE(none->has_value());
 }
 
+TEST(JsonObjectMembers, OnePassIndexAnswersLikeFindMember) {
+  const std::string t = R"({"a":{"pk":1},"m\u006fdel":"x","pk":4, "stream" : true ,"pk":5})";
+  const auto index = ObjectMembers::index(t);
+  ASSERT_TRUE(index) << index.error().message;
+  EXPECT_EQ(index->value("pk"), "5");  // the last duplicate wins
+  EXPECT_EQ(index->value("model"), "\"x\"");  // keys compare unescaped
+  EXPECT_EQ(index->value("stream"), "true");
+  EXPECT_EQ(index->value("a"), R"({"pk":1})");
+  EXPECT_EQ(index->value("missing"), "");
+  EXPECT_FALSE(index->find("missing"));
+  for (std::string_view key : {"a", "model", "pk", "stream"}) {
+    const auto m = find_member(t, key);
+    ASSERT_TRUE(m && m->has_value()) << key;
+    const auto i = index->find(key);
+    ASSERT_TRUE(i) << key;
+    EXPECT_EQ(i->member_begin, (*m)->member_begin) << key;
+    EXPECT_EQ(i->member_end, (*m)->member_end) << key;
+    EXPECT_EQ(i->value_begin, (*m)->value_begin) << key;
+    EXPECT_EQ(i->value_end, (*m)->value_end) << key;
+  }
+  EXPECT_EQ(member_value(t, "stream"), "true");
+  EXPECT_EQ(member_value(t, "nope"), "");
+  EXPECT_EQ(member_value("[1]", "a"), "");
+  EXPECT_EQ(member_value("{\"a\":1", "a"), "");
+}
+
+TEST(JsonObjectMembers, RefusesWhatFindMemberRefuses) {
+  for (const char* text : {"[]", "1", "", "{\"pk\":1", "{\"pk\":1}x", "{\"pk\":\"\\ud800\"}"}) {
+    const auto index = ObjectMembers::index(text);
+    ASSERT_FALSE(index) << text;
+    EXPECT_EQ(index.error().message, find_member(text, "pk").error().message) << text;
+  }
+  const auto empty = ObjectMembers::index(" { } ");
+  ASSERT_TRUE(empty);
+  EXPECT_FALSE(empty->find(""));
+}
+
 TEST(JsonFindMember, RequiresAValidObject) {
   for (const char* text : {"[]", "1", "\"pk\"", "null", "[{\"pk\":1}]", "  ", ""}) {
     const auto m = find_member(text, "pk");
@@ -486,6 +523,7 @@ TEST(JsonFuzz, MutatedFixtures) {
     }
     if (!ours) {
       EXPECT_FALSE(find_member(s, "pk"));
+      EXPECT_FALSE(ObjectMembers::index(s));
       continue;
     }
     ++accepted;
@@ -507,12 +545,18 @@ TEST(JsonFuzz, MutatedFixtures) {
     }
     ++objects;
     // Every key Boost saw (decoded) is found by find_member, with the same value (Boost keeps
-    // the last of duplicate keys, as find_member does).
+    // the last of duplicate keys, as find_member does), and the one-pass index agrees.
+    const auto index = ObjectMembers::index(s);
+    ASSERT_TRUE(index) << s;
     for (const auto& kv : v.as_object()) {
       const std::string_view key(kv.key().data(), kv.key().size());
       const auto m = find_member(s, key);
       ASSERT_TRUE(m);
       ASSERT_TRUE(m->has_value()) << s;
+      const auto indexed = index->find(key);
+      ASSERT_TRUE(indexed) << s;
+      EXPECT_EQ(indexed->member_begin, (*m)->member_begin) << s;
+      EXPECT_EQ(indexed->value_end, (*m)->value_end) << s;
       const auto value_text = span_text(s, (*m)->value_begin, (*m)->value_end);
       EXPECT_EQ(boost::json::parse(value_text, {}, opts), kv.value()) << s;
     }

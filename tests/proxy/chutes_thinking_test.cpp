@@ -10,7 +10,7 @@ namespace {
 
 ThinkingOutcome run(std::string_view model, std::string_view body, std::optional<bool> header = std::nullopt,
                     bool chat = true) {
-  auto r = apply_thinking_controls(model, body, header, chat);
+  auto r = apply_thinking_controls(model, std::string(body), header, chat);
   EXPECT_TRUE(r) << r.error().message;
   return *r;
 }

@@ -230,10 +230,14 @@ Result<OpenedRequest> open_request(const mlkem::DecapsulationKey& instance_key, 
   if (!plain) return std::move(plain).error();
   const std::string_view text = as_text(*plain);
 
-  auto pk_span = json_text::find_member(text, kResponseKeyField);
-  if (!pk_span) return make_error(Errc::malformed, "E2E request is not a JSON object: " + pk_span.error().message);
-  if (!pk_span->has_value()) return make_error(Errc::invalid_key, "E2E request has no e2e_response_pk");
-  auto pk_bytes = base64_member(text, **pk_span, kResponseKeyField);
+  // One validating pass for both members read here; removing the key member below does not move
+  // "stream"'s value text, only its offset.
+  auto members = json_text::ObjectMembers::index(text);
+  if (!members) return make_error(Errc::malformed, "E2E request is not a JSON object: " + members.error().message);
+  const auto pk_span = members->find(kResponseKeyField);
+  if (!pk_span) return make_error(Errc::invalid_key, "E2E request has no e2e_response_pk");
+  const bool is_stream = members->value("stream") == "true";
+  auto pk_bytes = base64_member(text, *pk_span, kResponseKeyField);
   if (!pk_bytes) return make_error(Errc::invalid_key, std::move(pk_bytes).error().message);
   if (pk_bytes->size() != mlkem::kEncapsulationKeyBytes) {
     return make_error(Errc::invalid_key, "e2e_response_pk is " + std::to_string(pk_bytes->size()) +
@@ -244,13 +248,6 @@ Result<OpenedRequest> open_request(const mlkem::DecapsulationKey& instance_key, 
 
   auto json = json_text::remove_member(text, kResponseKeyField);
   if (!json) return std::move(json).error();
-  auto stream = json_text::find_member(*json, "stream");
-  if (!stream) return std::move(stream).error();
-  bool is_stream = false;
-  if (stream->has_value()) {
-    const auto& span = **stream;
-    is_stream = std::string_view(*json).substr(span.value_begin, span.value_end - span.value_begin) == "true";
-  }
   return OpenedRequest{std::move(*json), std::move(*client_key), is_stream};
 }
 

@@ -176,15 +176,15 @@ class ChutesEventStream final : public EventStream {
 std::uint64_t conversation_affinity(std::string_view model, std::string_view body) {
   std::uint64_t h = fnv1a(0xcbf29ce484222325ULL, model);
   h = fnv1a(h, std::string_view("\0", 1));
-  if (auto messages = json_text::find_member(body, "messages"); messages && *messages) {
-    const auto span = **messages;
-    for (auto element : leading_elements(body.substr(span.value_begin, span.value_end - span.value_begin), 2)) {
+  auto members = json_text::ObjectMembers::index(body);
+  if (!members) return h;
+  if (const auto messages = members->value("messages"); !messages.empty()) {
+    for (auto element : leading_elements(messages, 2)) {
       h = fnv1a(h, element);
       h = fnv1a(h, std::string_view("\0", 1));
     }
-  } else if (auto prompt = json_text::find_member(body, "prompt"); prompt && *prompt) {
-    const auto span = **prompt;
-    h = fnv1a(h, body.substr(span.value_begin, std::min<std::size_t>(span.value_end - span.value_begin, 4096)));
+  } else if (const auto prompt = members->value("prompt"); !prompt.empty()) {
+    h = fnv1a(h, prompt.substr(0, 4096));
   }
   return h;
 }
@@ -255,7 +255,8 @@ ChutesProvider::~ChutesProvider() = default;
 boost::asio::awaitable<std::variant<CallResult, ProxyError>> ChutesProvider::call(E2eeCall c) {
   // The API would apply Chutes' thinking controls on the normal path, but it cannot see an
   // encrypted body, so they are applied here, before the model name is resolved.
-  auto thinking = apply_thinking_controls(c.model, c.body, c.enable_thinking, c.path == "/v1/chat/completions");
+  auto thinking =
+      apply_thinking_controls(c.model, std::move(c.body), c.enable_thinking, c.path == "/v1/chat/completions");
   if (!thinking) co_return bad_request("invalid_json", "invalid JSON body: " + thinking.error().message);
   c.model = std::move(thinking->model);
   c.body = std::move(thinking->body);

@@ -21,14 +21,8 @@ constexpr std::array<ModelDefault, 4> kDefaults{{
     {"XiaomiMiMo/MiMo-V2-Flash", false},
 }};
 
-std::string_view member_text(std::string_view object, std::string_view key) {
-  auto span = json_text::find_member(object, key);
-  if (!span || !*span) return {};
-  return object.substr((*span)->value_begin, (*span)->value_end - (*span)->value_begin);
-}
-
 std::optional<bool> bool_member(std::string_view object, std::string_view key) {
-  const auto text = member_text(object, key);
+  const auto text = json_text::member_value(object, key);
   if (text == "true") return true;
   if (text == "false") return false;
   return std::nullopt;
@@ -47,9 +41,9 @@ std::optional<bool> parse_thinking_header(std::optional<std::string_view> value)
   return std::nullopt;
 }
 
-Result<ThinkingOutcome> apply_thinking_controls(std::string_view model, std::string_view body,
+Result<ThinkingOutcome> apply_thinking_controls(std::string_view model, std::string body,
                                                 std::optional<bool> header, bool chat) {
-  ThinkingOutcome out{std::string(model), std::string(body)};
+  ThinkingOutcome out{std::string(model), std::move(body)};
   bool suffix = false;
   // Only a trailing suffix counts: "a:THINKING-b" is a name, not a request.
   if (model.size() > kSuffix.size() && model.substr(model.size() - kSuffix.size()) == kSuffix) {
@@ -61,7 +55,7 @@ Result<ThinkingOutcome> apply_thinking_controls(std::string_view model, std::str
   }
   if (!chat) return out;
 
-  const std::string_view kwargs = member_text(out.body, "chat_template_kwargs");
+  const std::string_view kwargs = json_text::member_value(out.body, "chat_template_kwargs");
   const bool kwargs_object = !kwargs.empty() && kwargs.front() == '{';
   std::optional<bool> decided;
   if (kwargs_object) {

@@ -23,8 +23,9 @@ struct ThinkingOutcome {
 };
 
 // `chat` is false for endpoints without a chat template (/v1/completions …): then only the suffix
-// is stripped.
-Result<ThinkingOutcome> apply_thinking_controls(std::string_view model, std::string_view body,
+// is stripped. `body` is taken by value so that the common case (nothing to change) moves it
+// through instead of copying a context that can be hundreds of kilobytes.
+Result<ThinkingOutcome> apply_thinking_controls(std::string_view model, std::string body,
                                                 std::optional<bool> header, bool chat);
 
 // "true"/"false" in any case; nullopt for anything else (an absent or unreadable header).

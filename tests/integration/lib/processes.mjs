@@ -137,8 +137,11 @@ export class Proc {
 
 // Starts `name` from binDir() with `args`; resolves once its start line is printed, with
 // { proc, url, urls, startLine }. The start line is `<name> <version> listening on URL[, URL…]; …`.
+// E2EE_TEST_THREADS=N adds `--threads N` where a test does not choose (the tsan stage runs the
+// binaries with more worker threads than this machine has cores).
 export async function start(name, args, { env = {}, startTimeoutMs = 20000 } = {}) {
   const path = binaryPath(name);
+  if (process.env.E2EE_TEST_THREADS && !args.includes('--threads')) args = [...args, '--threads', process.env.E2EE_TEST_THREADS];
   const child = spawn(path, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const proc = new Proc(name, child);
   live.add(proc);

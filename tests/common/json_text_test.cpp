@@ -225,6 +225,38 @@ TEST(JsonFindMember, OnlyTopLevelAndLastDuplicateWins) {
   EXPECT_FALSE(none->has_value());
 }
 
+// Strings are scanned eight bytes at a time until a byte needs attention: a special byte at every
+// offset of a long string, around the word boundaries, is still seen.
+TEST(JsonValidate, StringFastPathSeesEverySpecialByteAtEveryOffset) {
+  struct Special {
+    std::string bytes;
+    bool valid;
+  };
+  const Special specials[] = {
+      {"\\n", true},  {"\\\"", true},      {"\xc3\xa9", true}, {"\xe2\x82\xac", true}, {"\n", false},
+      {"\x1f", false}, {std::string(1, '\0'), false}, {"\x80", false},  {"\xff", false},     {"\\x", false},
+      {" ", true},     {"~", true},        {"\x7f", true},
+  };
+  for (const auto& special : specials) {
+    for (std::size_t offset = 0; offset < 40; ++offset) {
+      const std::string text = "{\"k\":\"" + std::string(offset, 'a') + special.bytes + std::string(37 - offset % 8, 'b') + "\"}";
+      EXPECT_EQ(validate(text).has_value(), special.valid) << "offset " << offset << " bytes " << special.bytes.size();
+      if (special.valid) {
+        const auto m = find_member(text, "k");
+        ASSERT_TRUE(m && m->has_value());
+        EXPECT_EQ((*m)->value_end, text.size() - 1);
+      }
+    }
+  }
+  // A quote in the middle of a word ends the string there: what follows must be valid JSON.
+  for (std::size_t offset = 0; offset < 24; ++offset) {
+    const std::string text = "[\"" + std::string(offset, 'a') + "\",\"" + std::string(23 - offset, 'b') + "\"]";
+    EXPECT_TRUE(validate(text)) << offset;
+    const std::string broken = "[\"" + std::string(offset, 'a') + "\"x" + std::string(23 - offset, 'b') + "\"]";
+    EXPECT_FALSE(validate(broken)) << offset;
+  }
+}
+
 TEST(JsonObjectMembers, OnePassIndexAnswersLikeFindMember) {
   const std::string t = R"({"a":{"pk":1},"m\u006fdel":"x","pk":4, "stream" : true ,"pk":5})";
   const auto index = ObjectMembers::index(t);

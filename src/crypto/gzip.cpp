@@ -17,6 +17,16 @@ namespace {
 constexpr int kGzipWindowBits = 15 + 16;
 constexpr int kMemLevel = 8;  // zlib's default
 
+// Small inputs (a 1 KB chat request, a non-stream answer) are compressed with a 4 KiB window and
+// memLevel 4: ~24 KiB of deflate state touched and cleared per request instead of ~268 KiB, which
+// otherwise passes through L1/L2 between the ML-KEM and HTTP work of every Chutes request. The
+// output is the same or within a few bytes (a window larger than the input finds no further
+// matches). Its throughput effect was within this machine's noise (docs/performance.md). Inflate
+// reads the window size from the stream.
+constexpr std::size_t kSmallInputMax = 4096;
+constexpr int kSmallWindowBits = 12 + 16;
+constexpr int kSmallMemLevel = 4;
+
 // zlib counts in uInt (32 bits); larger spans are fed in pieces.
 constexpr std::size_t kMaxPiece = std::size_t{1} << 30;
 static_assert(kMaxPiece <= UINT_MAX);
@@ -41,8 +51,9 @@ Error zlib_error(Errc code, const char* what, const z_stream& zs) {
 // so nothing of an earlier input can be referenced. (The earlier code did not wipe the state it
 // freed either: old plaintext stays in memory in both cases until it is overwritten.)
 struct DeflaterCache {
-  std::array<z_stream, 10> streams{};  // one per level: deflateReset keeps the level
-  std::array<bool, 10> live{};
+  // Per level (deflateReset keeps the level), then per size tier: [0] small inputs, [1] the rest.
+  std::array<z_stream, 20> streams{};
+  std::array<bool, 20> live{};
   ~DeflaterCache() {
     for (std::size_t i = 0; i < streams.size(); ++i)
       if (live[i]) deflateEnd(&streams[i]);
@@ -60,9 +71,15 @@ struct InflaterCache {
 thread_local DeflaterCache t_deflaters;
 thread_local InflaterCache t_inflater;
 
-// A deflate stream for `level`, fresh or reset; nullptr (and `error` set) when zlib fails.
-z_stream* deflater_for(int level, std::optional<Error>& error) {
-  const auto i = static_cast<std::size_t>(level);
+std::size_t deflater_index(int level, std::size_t input_size) {
+  return static_cast<std::size_t>(level) * 2 + (input_size <= kSmallInputMax ? 0 : 1);
+}
+
+// A deflate stream for `level` sized for `input_size`, fresh or reset; nullptr (and `error` set)
+// when zlib fails.
+z_stream* deflater_for(int level, std::size_t input_size, std::optional<Error>& error) {
+  const std::size_t i = deflater_index(level, input_size);
+  const bool small = input_size <= kSmallInputMax;
   z_stream& zs = t_deflaters.streams[i];
   if (t_deflaters.live[i]) {
     // The reset leaves the caller-owned buffer fields alone; a stale avail_in would be read as input.
@@ -75,7 +92,8 @@ z_stream* deflater_for(int level, std::optional<Error>& error) {
     t_deflaters.live[i] = false;
   }
   zs = z_stream{};
-  if (deflateInit2(&zs, level, Z_DEFLATED, kGzipWindowBits, kMemLevel, Z_DEFAULT_STRATEGY) != Z_OK) {
+  if (deflateInit2(&zs, level, Z_DEFLATED, small ? kSmallWindowBits : kGzipWindowBits,
+                   small ? kSmallMemLevel : kMemLevel, Z_DEFAULT_STRATEGY) != Z_OK) {
     error = zlib_error(Errc::internal, "deflateInit2 failed", zs);
     return nullptr;
   }
@@ -84,8 +102,8 @@ z_stream* deflater_for(int level, std::optional<Error>& error) {
 }
 
 // After a failure mid-stream: drop the stream rather than trust its state.
-void discard_deflater(int level) {
-  const auto i = static_cast<std::size_t>(level);
+void discard_deflater(int level, std::size_t input_size) {
+  const std::size_t i = deflater_index(level, input_size);
   if (t_deflaters.live[i]) deflateEnd(&t_deflaters.streams[i]);
   t_deflaters.live[i] = false;
 }
@@ -128,7 +146,7 @@ void grow(Bytes& out, std::size_t input_size, std::size_t limit) {
 Result<Bytes> gzip_compress(ByteView data, int level) {
   if (level < 0 || level > 9) return make_error(Errc::invalid_argument, "gzip level must be 0 to 9");
   std::optional<Error> init_error;
-  z_stream* const stream = deflater_for(level, init_error);
+  z_stream* const stream = deflater_for(level, data.size(), init_error);
   if (stream == nullptr) return std::move(*init_error);
   z_stream& zs = *stream;
 
@@ -153,7 +171,7 @@ Result<Bytes> gzip_compress(ByteView data, int level) {
     if (rc == Z_STREAM_END) break;
     if (rc != Z_OK && rc != Z_BUF_ERROR) {
       Error error = zlib_error(Errc::internal, "deflate failed", zs);
-      discard_deflater(level);
+      discard_deflater(level, data.size());
       return error;
     }
   }

@@ -108,6 +108,29 @@ TEST(GzipRoundTrip, EmptyAndSmall) {
   }
 }
 
+// Inputs up to 4 KiB use a smaller deflate state than larger ones (per thread, reused): sizes on
+// both sides of the boundary, interleaved so each call follows one of the other tier, round-trip
+// and compress about as well as a full 32 KiB window does.
+TEST(GzipRoundTrip, BothSizeTiersInterleaved) {
+  const std::string big = json_like_text(64 * 1024);
+  for (int round = 0; round < 3; ++round) {
+    for (const std::size_t size : {std::size_t{4095}, std::size_t{4096}, std::size_t{4097}, std::size_t{1024},
+                                   std::size_t{64 * 1024}, std::size_t{300}}) {
+      const std::string text = big.substr(round * 7, size);
+      SCOPED_TRACE("size " + std::to_string(size) + " round " + std::to_string(round));
+      const auto packed = gzip_compress(as_bytes(text), 1);
+      ASSERT_TRUE(packed) << packed.error().message;
+      expect_gzip_member_of(*packed, as_bytes(text));
+      const auto unpacked = gzip_decompress(*packed, text.size());
+      ASSERT_TRUE(unpacked) << unpacked.error().message;
+      EXPECT_TRUE(to_string(*unpacked) == text);
+      if (size >= 1024 && size <= 4096) {
+        EXPECT_LT(packed->size(), text.size() / 2) << "repetitive JSON still compresses";
+      }
+    }
+  }
+}
+
 TEST(GzipRoundTrip, LargeJsonAtLevels1And6) {
   const std::string text = json_like_text(450 * 1024);
   ASSERT_GE(text.size(), 450u * 1024u);

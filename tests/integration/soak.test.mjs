@@ -13,11 +13,12 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { readdirSync } from 'node:fs';
+import { SANITIZER } from './lib/sanitizer.mjs';
 import { startProxy } from './lib/processes.mjs';
 import { startStack, rssKiB, ssePayloads, MODEL } from './lib/e2e_stack.mjs';
 
 const TOTAL = Number(process.env.E2EE_SOAK_REQUESTS ?? 20000);
-const RSS_CHECK = !process.env.E2EE_SANITIZER;
+const RSS_CHECK = !SANITIZER;
 const CONCURRENCY = 64;
 const DISCONNECT_RATE = 0.05;
 const KEY = `cpk_soak_${randomUUID().slice(0, 8)}`;

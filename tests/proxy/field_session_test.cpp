@@ -8,6 +8,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <optional>
+#include <stdexcept>
 
 #include "proxy/field/session.hpp"
 
@@ -179,6 +181,59 @@ TEST(SessionCache, FailuresReachEveryWaiterAndAreNotCached) {
   });
   EXPECT_EQ(errors, 4);
   EXPECT_EQ(r.calls, 2);  // one flight for the three, one more for the later request
+}
+
+// An attestation that throws must still wake the requests waiting on it and free the model's
+// slot; otherwise every later request for that model would wait forever on a flight that never
+// lands. (The same guard covers a leader coroutine destroyed mid-attestation at shutdown.)
+TEST(SessionCache, AThrowingAttestationWakesItsWaitersAndIsNotCached) {
+  net::io_context ioc;
+  SessionCache cache(ioc.get_executor(), Algo::ecdsa, 3600s);
+  const KeyPair model = KeyPair::generate(Algo::ecdsa);
+  Recorder waiter_attest, later_attest;
+  bool leader_threw = false;
+  std::optional<std::variant<SessionPtr, ProxyError>> waiter_got, later_got;
+  const auto ex = ioc.get_executor();
+  net::co_spawn(
+      ex,
+      [&]() -> net::awaitable<void> {
+        SessionCache::Attest attest([]() -> net::awaitable<std::variant<VerifiedKey, ProxyError>> {
+          net::steady_timer timer(co_await net::this_coro::executor);
+          timer.expires_after(20ms);
+          co_await timer.async_wait(net::use_awaitable);
+          throw std::runtime_error("attestation blew up");
+          co_return ProxyError{};
+        });
+        co_await cache.acquire("m", std::move(attest));
+      },
+      [&](std::exception_ptr e) { leader_threw = e != nullptr; });
+  net::co_spawn(
+      ex,
+      [&]() -> net::awaitable<void> {
+        SessionCache::Attest attest([&] { return slow_attest(&waiter_attest, nullptr, key_for(model)); });
+        waiter_got = co_await cache.acquire("m", std::move(attest));
+      },
+      net::detached);
+  ioc.run_for(5s);  // bounded: without the guard the waiter never finishes
+  EXPECT_TRUE(leader_threw);
+  ASSERT_TRUE(waiter_got.has_value()) << "the waiting request was never woken";
+  ASSERT_TRUE(std::holds_alternative<ProxyError>(*waiter_got));
+  EXPECT_EQ(std::get<ProxyError>(*waiter_got).code, "attestation_failed");
+  EXPECT_EQ(waiter_attest.calls, 0) << "the waiter joined the flight instead of attesting itself";
+
+  // Nothing was cached: the next request attests again and gets a session.
+  net::co_spawn(
+      ex,
+      [&]() -> net::awaitable<void> {
+        SessionCache::Attest attest([&] { return slow_attest(&later_attest, nullptr, key_for(model)); });
+        later_got = co_await cache.acquire("m", std::move(attest));
+      },
+      net::detached);
+  ioc.restart();
+  ioc.run_for(5s);
+  ASSERT_TRUE(later_got.has_value());
+  EXPECT_TRUE(std::holds_alternative<SessionPtr>(*later_got));
+  EXPECT_EQ(later_attest.calls, 1);
 }
 
 }  // namespace

@@ -8,7 +8,8 @@ namespace e2ee::proxy::field {
 // One session being made: waiters hold the flight, so its outcome outlives the slot's pointer.
 struct SessionCache::Flight {
   std::shared_ptr<AsyncEvent> done;
-  std::variant<SessionPtr, ProxyError> outcome = ProxyError{502, "upstream_error", "attestation_failed", "no outcome", 0};
+  std::variant<SessionPtr, ProxyError> outcome =
+      ProxyError{502, "upstream_error", "attestation_failed", "the attestation of this model did not complete", 0};
 };
 
 SessionCache::SessionCache(boost::asio::any_io_executor executor, protocol::field::Algo algo, std::chrono::seconds ttl,
@@ -52,6 +53,26 @@ boost::asio::awaitable<std::variant<SessionPtr, ProxyError>> SessionCache::acqui
     co_return flight->outcome;
   }
 
+  // If attest() throws, or this coroutine is destroyed mid-attestation (shutdown), the waiters must
+  // still be woken and the slot freed: otherwise every later request for the model would wait
+  // forever on a flight that never lands. They then get the flight's default outcome, an error.
+  struct LandOnUnwind {
+    SessionCache& cache;
+    const std::string& model;
+    const std::shared_ptr<Flight>& flight;
+    bool landed = false;
+    ~LandOnUnwind() {
+      if (landed) return;
+      {
+        std::lock_guard lock(cache.mutex_);
+        auto it = cache.slots_.find(model);
+        if (it != cache.slots_.end() && it->second.flight == flight) it->second.flight.reset();
+      }
+      flight->done->set();
+    }
+  };
+  LandOnUnwind guard{*this, model, flight};
+
   auto verified = co_await attest();
   std::variant<SessionPtr, ProxyError> outcome = ProxyError{};
   if (auto* error = std::get_if<ProxyError>(&verified)) {
@@ -75,6 +96,7 @@ boost::asio::awaitable<std::variant<SessionPtr, ProxyError>> SessionCache::acqui
     slot.flight.reset();
     flight->outcome = outcome;
   }
+  guard.landed = true;
   flight->done->set();
   co_return outcome;
 }

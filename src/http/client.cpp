@@ -450,6 +450,7 @@ class StreamImpl final : public ResponseStream {
         ec = {};
         parser_->put_eof(ec);
       }
+      if (!ec) ec = parse_buffered();
       const std::size_t got = piece_.size() - parser_->get().body().size;
       if (ec) co_return fail(ec);
       if (parser_->is_done()) complete();
@@ -481,6 +482,22 @@ class StreamImpl final : public ResponseStream {
   }
 
  private:
+  // Parses more of what the connection's buffer already holds into the piece, without I/O.
+  // Beast's read_some() stops after one chunk of a chunked body however many the buffer holds,
+  // so a burst relayed from an engine cost one read_some() per chunk, and downstream one write
+  // per chunk (docs/performance.md, history). Its "eager" mode is no help: it reads from the
+  // socket again when the next chunk's header is incomplete, although it already has body.
+  error_code parse_buffered() {
+    error_code ec;
+    while (conn_->buffer.size() > 0 && !parser_->is_done() && parser_->get().body().size > 0) {
+      const std::size_t used = parser_->put(conn_->buffer.data(), ec);
+      conn_->buffer.consume(used);
+      if (ec == bhttp::error::need_more || ec == bhttp::error::need_buffer) return {};
+      if (ec || used == 0) return ec;
+    }
+    return ec;
+  }
+
   // The response is complete: the connection goes back to the pool if it can carry another one.
   void complete() {
     done_ = true;

@@ -1,6 +1,7 @@
 #include "http/sse.hpp"
 
 #include <charconv>
+#include <cstring>
 #include <utility>
 
 namespace e2ee::http {
@@ -9,6 +10,21 @@ namespace {
 
 constexpr char kBom[] = "\xEF\xBB\xBF";
 constexpr std::size_t kBomSize = 3;
+
+// The first CR or LF at or after `from`, or npos. string_view::find_first_of("\r\n") calls
+// memchr on the two-byte set once per input byte, which made it the largest single cost of a
+// relayed stream (perf: 9 % of the proxy). Two bounded memchr scans instead: LF over the rest,
+// then CR over the line that LF ends, so every byte is looked at about twice, vectorised.
+std::size_t find_line_break(std::string_view text, std::size_t from) {
+  if (from >= text.size()) return std::string_view::npos;
+  const char* begin = text.data() + from;
+  const std::size_t rest = text.size() - from;
+  const auto* lf = static_cast<const char*>(std::memchr(begin, '\n', rest));
+  const std::size_t line = lf != nullptr ? static_cast<std::size_t>(lf - begin) : rest;
+  const auto* cr = static_cast<const char*>(std::memchr(begin, '\r', line));
+  if (cr != nullptr) return from + static_cast<std::size_t>(cr - begin);
+  return lf != nullptr ? from + line : std::string_view::npos;
+}
 
 }  // namespace
 
@@ -42,7 +58,7 @@ bool SseParser::feed(std::string_view bytes, std::vector<SseEvent>& out) {
   }
 
   while (i < n) {
-    const std::size_t end = bytes.find_first_of("\r\n", i);
+    const std::size_t end = find_line_break(bytes, i);
     if (end == std::string_view::npos) {
       if (!within_cap(n - i)) {
         failed_ = true;
@@ -165,7 +181,7 @@ std::string format_sse(std::string_view data, std::string_view event) {
   // CR, LF and CRLF all end a line for the parser, so each of them must start a new data line.
   std::size_t start = 0;
   for (;;) {
-    const std::size_t end = data.find_first_of("\r\n", start);
+    const std::size_t end = find_line_break(data, start);
     out += "data: ";
     out.append(data.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
     out.push_back('\n');

@@ -36,6 +36,10 @@ class EventStream {
   // The next event, or nullopt when the stream ended cleanly. A ProxyError means the stream
   // failed midway (the caller ends the client's stream with an error event).
   virtual boost::asio::awaitable<std::variant<std::optional<http::SseEvent>, ProxyError>> next() = 0;
+  // The next event if it is already decrypted and waiting (it came in the same upstream read as
+  // the last one), without any I/O; nullopt otherwise. Lets the relay forward a whole burst in
+  // one write. Never returns the stream's end: only next() does.
+  virtual std::optional<http::SseEvent> try_next() { return std::nullopt; }
   // Abandons the stream (the client went away): a next() in progress fails promptly and the
   // upstream request is cancelled. Called on the executor next() runs on.
   virtual void cancel() noexcept = 0;

@@ -2,10 +2,11 @@
 // Relays the engine's decrypted events to the client, shaped into the client's dialect, with
 // keep-alives while the engine is silent.
 //
-// A reader coroutine pulls events from the upstream and passes them through a small channel; the
-// writer waits on "next event or keep-alive timer". This is what allows pinging during a long
-// prefill (Claude Code gives up after 90 s of silence) without ever interrupting an upstream read
-// halfway. When the client goes away the upstream is cancelled at once, and the relay returns
+// A reader coroutine pulls events from the upstream, a batch per upstream read, and passes them
+// through a small channel; a ticker adds a keep-alive to that channel when the client has heard
+// nothing for the interval; the writer shapes whatever is queued and sends it in one write. This
+// is what allows pinging during a long prefill (Claude Code gives up after 90 s of silence)
+// without ever interrupting an upstream read halfway. When the client goes away the upstream is cancelled at once, and the relay returns
 // only after the reader has stopped, so nothing outlives the request.
 
 #include <boost/asio/awaitable.hpp>

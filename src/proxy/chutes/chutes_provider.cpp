@@ -107,6 +107,13 @@ class ChutesEventStream final : public EventStream {
 
   void cancel() noexcept override { upstream_->cancel(); }
 
+  std::optional<http::SseEvent> try_next() override {
+    if (ready_.empty()) return std::nullopt;
+    http::SseEvent ev = std::move(ready_.front());
+    ready_.pop_front();
+    return ev;
+  }
+
   boost::asio::awaitable<std::variant<std::optional<http::SseEvent>, ProxyError>> next() override {
     for (;;) {
       if (!ready_.empty()) {

@@ -135,6 +135,14 @@ class FieldEventStream final : public EventStream {
     if (opened_.response) opened_.response->cancel();
   }
 
+  std::optional<http::SseEvent> try_next() override {
+    if (ready_.empty()) return std::nullopt;
+    http::SseEvent ev = std::move(ready_.front());
+    ready_.pop_front();
+    yielded_ = true;
+    return ev;
+  }
+
   boost::asio::awaitable<std::variant<std::optional<http::SseEvent>, ProxyError>> next() override {
     const std::string who(provider_name(provider_.flavor().kind()));
     for (;;) {

@@ -9,7 +9,7 @@
 namespace e2ee::crypto {
 
 enum class Aead {
-  chacha20_poly1305,   // RFC 8439 (OpenSSL): 32-byte key, 12-byte nonce
+  chacha20_poly1305,   // RFC 8439 (libsodium up to 2 KiB, OpenSSL above): 32-byte key, 12-byte nonce
   aes_gcm,             // NIST SP 800-38D (OpenSSL): 16/24/32-byte key (protocols use 32), 1..128-byte nonce (protocols use 12)
   xchacha20_poly1305,  // draft-irtf-cfrg-xchacha (libsodium): 32-byte key, 24-byte nonce
 };

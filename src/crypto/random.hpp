@@ -1,5 +1,6 @@
 #pragma once
-// The one source of randomness for keys, nonces and seeds: the kernel CSPRNG (getrandom(2)).
+// The one source of randomness for keys, nonces and seeds: OpenSSL's private DRBG, seeded from
+// the kernel (getrandom(2)).
 
 #include <cstddef>
 #include <cstdint>

@@ -1,6 +1,8 @@
 #include "crypto/random.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -23,7 +25,7 @@ TEST(Random, TwoDrawsDiffer) {
   EXPECT_FALSE(all_zero(b));
 }
 
-// getrandom(2) may return short reads above 256 bytes; the whole buffer must still be filled.
+// Large requests are served in pieces; the whole buffer must still be filled.
 // Each 32-byte window being non-zero would fail with probability ~2^-256 per window for a
 // correct implementation, but catches an unfilled tail at once.
 TEST(Random, LargeRequestIsFilledToTheEnd) {
@@ -35,6 +37,38 @@ TEST(Random, LargeRequestIsFilledToTheEnd) {
   std::vector<std::uint8_t> odd(257, 0);
   random_bytes(odd);
   EXPECT_FALSE(all_zero(std::span<const std::uint8_t>(odd).last(32)));
+}
+
+// A user-space generator must not hand a forked child the parent's next bytes (OpenSSL's DRBG
+// reseeds when it sees a new process; this pins that we rely on it correctly).
+TEST(Random, AForkedChildDrawsDifferentBytes) {
+  std::array<std::uint8_t, 32> warm{};
+  random_bytes(warm);  // the parent's DRBG is instantiated before the fork
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    std::array<std::uint8_t, 32> drawn{};
+    random_bytes(drawn);
+    const bool ok = ::write(pipe_fds[1], drawn.data(), drawn.size()) == static_cast<ssize_t>(drawn.size());
+    ::_exit(ok ? 0 : 1);
+  }
+  ::close(pipe_fds[1]);
+  std::array<std::uint8_t, 32> parent{}, from_child{};
+  random_bytes(parent);
+  std::size_t got = 0;
+  while (got < from_child.size()) {
+    const ssize_t n = ::read(pipe_fds[0], from_child.data() + got, from_child.size() - got);
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(pipe_fds[0]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_EQ(got, from_child.size());
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_NE(parent, from_child);
 }
 
 TEST(Random, EmptyRequestIsFine) {

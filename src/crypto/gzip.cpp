@@ -1,5 +1,7 @@
 #include "crypto/gzip.hpp"
 
+#include <libdeflate.h>
+
 #define ZLIB_CONST  // next_in becomes a pointer to const: input is never written
 #include <zlib.h>
 
@@ -12,20 +14,9 @@
 namespace e2ee::crypto {
 namespace {
 
-// 32 KiB window; +16 selects the gzip wrapper only. For inflate that also means a zlib-wrapped
-// or raw deflate stream is refused instead of auto-detected: the protocol says gzip.
+// Inflate accepts the gzip wrapper only (32 KiB window; +16 selects gzip): a zlib-wrapped or raw
+// deflate stream is refused instead of auto-detected, because the protocol says gzip.
 constexpr int kGzipWindowBits = 15 + 16;
-constexpr int kMemLevel = 8;  // zlib's default
-
-// Small inputs (a 1 KB chat request, a non-stream answer) are compressed with a 4 KiB window and
-// memLevel 4: ~24 KiB of deflate state touched and cleared per request instead of ~268 KiB, which
-// otherwise passes through L1/L2 between the ML-KEM and HTTP work of every Chutes request. The
-// output is the same or within a few bytes (a window larger than the input finds no further
-// matches). Its throughput effect was within this machine's noise (docs/performance.md). Inflate
-// reads the window size from the stream.
-constexpr std::size_t kSmallInputMax = 4096;
-constexpr int kSmallWindowBits = 12 + 16;
-constexpr int kSmallMemLevel = 4;
 
 // zlib counts in uInt (32 bits); larger spans are fed in pieces.
 constexpr std::size_t kMaxPiece = std::size_t{1} << 30;
@@ -42,24 +33,31 @@ Error zlib_error(Errc code, const char* what, const z_stream& zs) {
   return make_error(code, std::move(message));
 }
 
-// zlib streams are kept per thread and reset between uses rather than created and destroyed per
-// call. A deflate stream holds ~256 KiB (window, hash chains, pending buffer): allocating it for
-// each request and freeing it afterwards made glibc grow the heap, fault the pages in and trim
-// them again every time, which cost more than compressing a 1 KB request (bench/run-proxy:
-// about 10 % of the proxy's CPU per request; docs/performance.md, history). deflateReset and
-// inflateReset return a stream to its initial state; deflateReset also clears the hash table,
-// so nothing of an earlier input can be referenced. (The earlier code did not wipe the state it
-// freed either: old plaintext stays in memory in both cases until it is overwritten.)
-struct DeflaterCache {
-  // Per level (deflateReset keeps the level), then per size tier: [0] small inputs, [1] the rest.
-  std::array<z_stream, 20> streams{};
-  std::array<bool, 20> live{};
-  ~DeflaterCache() {
-    for (std::size_t i = 0; i < streams.size(); ++i)
-      if (live[i]) deflateEnd(&streams[i]);
+// Compression is libdeflate's (whole-buffer, which is all we compress): on this machine it
+// compresses the 450 KiB agent prompt at level 1 in 3.1 ms to 33.1 % where zlib took 5.7 ms to
+// 36.0 %, and a 1 KB request in 15 us instead of 22 (docs/performance.md, history). Its output
+// is ordinary gzip, which every peer's zlib reads.
+//
+// One compressor per level and thread, allocated on first use and kept: allocating one per
+// request made glibc grow the heap, fault the pages in and trim them again every time, which
+// once cost about 10 % of the proxy's CPU per request (docs/performance.md, history). A
+// compressor keeps no input between calls that a later call could reference.
+struct CompressorCache {
+  std::array<libdeflate_compressor*, 10> by_level{};  // levels 0..9
+  ~CompressorCache() {
+    for (auto* c : by_level) libdeflate_free_compressor(c);
   }
 };
 
+thread_local CompressorCache t_compressors;
+
+libdeflate_compressor* compressor_for(int level) {
+  auto*& c = t_compressors.by_level[static_cast<std::size_t>(level)];
+  if (c == nullptr) c = libdeflate_alloc_compressor(level);
+  return c;
+}
+
+// Inflate streams are kept per thread and reset between uses, for the same reason.
 struct InflaterCache {
   z_stream zs{};
   bool live = false;
@@ -68,45 +66,7 @@ struct InflaterCache {
   }
 };
 
-thread_local DeflaterCache t_deflaters;
 thread_local InflaterCache t_inflater;
-
-std::size_t deflater_index(int level, std::size_t input_size) {
-  return static_cast<std::size_t>(level) * 2 + (input_size <= kSmallInputMax ? 0 : 1);
-}
-
-// A deflate stream for `level` sized for `input_size`, fresh or reset; nullptr (and `error` set)
-// when zlib fails.
-z_stream* deflater_for(int level, std::size_t input_size, std::optional<Error>& error) {
-  const std::size_t i = deflater_index(level, input_size);
-  const bool small = input_size <= kSmallInputMax;
-  z_stream& zs = t_deflaters.streams[i];
-  if (t_deflaters.live[i]) {
-    // The reset leaves the caller-owned buffer fields alone; a stale avail_in would be read as input.
-    zs.next_in = nullptr;
-    zs.avail_in = 0;
-    zs.next_out = nullptr;
-    zs.avail_out = 0;
-    if (deflateReset(&zs) == Z_OK) return &zs;
-    deflateEnd(&zs);
-    t_deflaters.live[i] = false;
-  }
-  zs = z_stream{};
-  if (deflateInit2(&zs, level, Z_DEFLATED, small ? kSmallWindowBits : kGzipWindowBits,
-                   small ? kSmallMemLevel : kMemLevel, Z_DEFAULT_STRATEGY) != Z_OK) {
-    error = zlib_error(Errc::internal, "deflateInit2 failed", zs);
-    return nullptr;
-  }
-  t_deflaters.live[i] = true;
-  return &zs;
-}
-
-// After a failure mid-stream: drop the stream rather than trust its state.
-void discard_deflater(int level, std::size_t input_size) {
-  const std::size_t i = deflater_index(level, input_size);
-  if (t_deflaters.live[i]) deflateEnd(&t_deflaters.streams[i]);
-  t_deflaters.live[i] = false;
-}
 
 z_stream* inflater(std::optional<Error>& error) {
   z_stream& zs = t_inflater.zs;
@@ -145,37 +105,14 @@ void grow(Bytes& out, std::size_t input_size, std::size_t limit) {
 
 Result<Bytes> gzip_compress(ByteView data, int level) {
   if (level < 0 || level > 9) return make_error(Errc::invalid_argument, "gzip level must be 0 to 9");
-  std::optional<Error> init_error;
-  z_stream* const stream = deflater_for(level, data.size(), init_error);
-  if (stream == nullptr) return std::move(*init_error);
-  z_stream& zs = *stream;
-
-  // deflateBound covers the gzip header and trailer, so one allocation normally suffices.
-  Bytes out(deflateBound(&zs, static_cast<uLong>(data.size())));
-  std::size_t in_off = 0;
-  std::size_t out_off = 0;
-  for (;;) {
-    if (zs.avail_in == 0 && in_off < data.size()) {
-      const std::size_t n = std::min(kMaxPiece, data.size() - in_off);
-      zs.next_in = data.data() + in_off;
-      zs.avail_in = static_cast<uInt>(n);
-      in_off += n;
-    }
-    if (out_off == out.size()) out.resize(out.size() + std::max<std::size_t>(out.size() / 2, 64));
-    const std::size_t room = std::min(kMaxPiece, out.size() - out_off);
-    zs.next_out = out.data() + out_off;
-    zs.avail_out = static_cast<uInt>(room);
-    // Z_FINISH once every input byte has been handed to zlib, and from then on until it ends.
-    const int rc = deflate(&zs, in_off == data.size() ? Z_FINISH : Z_NO_FLUSH);
-    out_off += room - zs.avail_out;
-    if (rc == Z_STREAM_END) break;
-    if (rc != Z_OK && rc != Z_BUF_ERROR) {
-      Error error = zlib_error(Errc::internal, "deflate failed", zs);
-      discard_deflater(level, data.size());
-      return error;
-    }
-  }
-  out.resize(out_off);
+  libdeflate_compressor* const compressor = compressor_for(level);
+  if (compressor == nullptr) return make_error(Errc::internal, "gzip: out of memory for the compressor");
+  // The bound covers the gzip header and trailer and incompressible input, so the call cannot
+  // run out of room; 0 would mean it did.
+  Bytes out(libdeflate_gzip_compress_bound(compressor, data.size()));
+  const std::size_t n = libdeflate_gzip_compress(compressor, data.data(), data.size(), out.data(), out.size());
+  if (n == 0) return make_error(Errc::internal, "gzip: compression did not fit its bound");
+  out.resize(n);
   return out;
 }
 

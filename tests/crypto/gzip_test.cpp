@@ -306,6 +306,20 @@ Bytes gzip_bomb(std::size_t expanded) {
   return out;
 }
 
+// The trailer's size field sizes the one-shot decoder's output buffer, so a lie there must cost
+// nothing: a tiny member claiming 2 GiB is refused as malformed without reserving anything near
+// that (it claims more than DEFLATE can expand to), and a claim a little off either way falls
+// back to the streaming decoder, which reports the mismatch.
+TEST(GzipMalformed, ALyingSizeTrailerCostsNothing) {
+  const long rss_before = max_rss_kib();
+  for (const std::uint32_t claim : {0x7fffffffu, 5u, 7u, 0u}) {  // "hello\n" is 6 bytes
+    Bytes bad = kHello;
+    for (int i = 0; i < 4; ++i) bad[bad.size() - 4 + i] = static_cast<std::uint8_t>(claim >> (8 * i));
+    EXPECT_TRUE(fails_with(gzip_decompress(bad, std::size_t{4} << 30), Errc::malformed)) << "claim " << claim;
+  }
+  EXPECT_LT(max_rss_kib() - rss_before, 64 * 1024);
+}
+
 TEST(GzipLimit, DecompressionBombIsRefusedWithoutBigAllocations) {
   const Bytes bomb = gzip_bomb(std::size_t{1} << 30);
   ASSERT_LT(bomb.size(), 2u << 20);  // ~1000:1

@@ -542,6 +542,8 @@ Result<ObjectMembers> ObjectMembers::index(std::string_view object_text) {
                                      static_cast<std::size_t>(ke - object_text.data()), span});
   });
   if (!shape) return std::move(shape).error();
+  members.close_brace_ = shape->close_brace;
+  members.last_member_end_ = shape->last_member_end;
   return members;
 }
 
@@ -563,84 +565,137 @@ std::string_view member_value(std::string_view object_text, std::string_view key
   return object_text.substr((*span)->value_begin, (*span)->value_end - (*span)->value_begin);
 }
 
-Result<std::string> set_member(std::string_view object_text, std::string_view key, std::string_view value_json) {
+namespace {
+
+// set_member's output, built as the members go by: fed by walk_object (one pass over the text,
+// the output its only allocation) or by an ObjectMembers index (no pass at all).
+class MemberSetter {
+ public:
+  MemberSetter(std::string_view text, std::string_view key, std::string_view value_json)
+      : text_(text), key_(key), value_(value_json) {
+    // One allocation: a quoted key is at most 6 bytes per input byte ("\u001f") plus the quotes,
+    // then ':' and ','.
+    out_.reserve(text.size() + value_json.size() + 6 * key.size() + 4);
+  }
+  void on_member(const MemberSpan& span, const char* kb, const char* ke) {
+    if (!key_equals(kb, ke, key_)) return;
+    out_.append(text_, copied_to_, span.value_begin - copied_to_);
+    out_.append(value_);
+    copied_to_ = span.value_end;
+    replaced_ = true;
+  }
+  std::string finish(const ObjectShape& shape) && {
+    if (replaced_) {
+      out_.append(text_, copied_to_);
+      return std::move(out_);
+    }
+    // Append as the last member: right after the last value (so the whitespace before '}' stays
+    // where it was), or just before '}' in an empty object.
+    const std::size_t at = shape.members == 0 ? shape.close_brace : shape.last_member_end;
+    out_.append(text_, 0, at);
+    if (shape.members != 0) out_.push_back(',');
+    append_quoted(out_, key_);
+    out_.push_back(':');
+    out_.append(value_);
+    out_.append(text_, at);
+    return std::move(out_);
+  }
+
+ private:
+  std::string_view text_, key_, value_;
+  std::string out_;
+  std::size_t copied_to_ = 0;
+  bool replaced_ = false;
+};
+
+// remove_member's output, fed like MemberSetter. A run of consecutive removed members i..j is cut as
+//   [begin_i, begin_{j+1})  when a kept member follows (its leading comma and spacing go too),
+//   [end_{i-1}, end_j)      when the run is at the end (the comma after member i-1 goes),
+//   [begin_i, end_j)        when every member goes.
+// These cuts are disjoint, so one forward pass can emit the output.
+class MemberRemover {
+ public:
+  MemberRemover(std::string_view text, std::string_view key) : text_(text), key_(key) { out_.reserve(text.size()); }
+  void on_member(const MemberSpan& span, const char* kb, const char* ke) {
+    if (key_equals(kb, ke, key_)) {
+      if (!in_run_) {
+        in_run_ = true;
+        run_begin_ = span.member_begin;
+        run_has_before_ = have_prev_;
+        before_run_end_ = prev_end_;
+      }
+      run_end_ = span.member_end;
+    } else if (in_run_) {
+      out_.append(text_, copied_to_, run_begin_ - copied_to_);
+      copied_to_ = span.member_begin;
+      in_run_ = false;
+    }
+    prev_end_ = span.member_end;
+    have_prev_ = true;
+  }
+  std::string finish() && {
+    if (in_run_) {
+      const std::size_t cut = run_has_before_ ? before_run_end_ : run_begin_;
+      out_.append(text_, copied_to_, cut - copied_to_);
+      copied_to_ = run_end_;
+    }
+    out_.append(text_, copied_to_);
+    return std::move(out_);
+  }
+
+ private:
+  std::string_view text_, key_;
+  std::string out_;
+  std::size_t copied_to_ = 0;
+  bool in_run_ = false;
+  std::size_t run_begin_ = 0;       // begin of the run's first member
+  std::size_t before_run_end_ = 0;  // end of the member before the run, if any
+  bool run_has_before_ = false;
+  std::size_t prev_end_ = 0;
+  bool have_prev_ = false;
+  std::size_t run_end_ = 0;
+};
+
+Status check_value(std::string_view value_json) {
   // The contract says value_json is valid JSON; checking costs little and guarantees the output is.
   if (auto ok = validate(value_json); !ok) {
     return make_error(Errc::invalid_argument, "set_member: value: " + ok.error().message);
   }
-  std::string out;
-  // One allocation: a quoted key is at most 6 bytes per input byte ("\u001f") plus the quotes,
-  // then ':' and ','.
-  out.reserve(object_text.size() + value_json.size() + 6 * key.size() + 4);
-  std::size_t copied_to = 0;
-  bool replaced = false;
+  return {};
+}
+
+}  // namespace
+
+Result<std::string> ObjectMembers::with_member(std::string_view key, std::string_view value_json) const {
+  if (auto ok = check_value(value_json); !ok) return std::move(ok).error();
+  MemberSetter setter(text_, key, value_json);
+  for (const Entry& e : entries_) setter.on_member(e.span, text_.data() + e.key_begin, text_.data() + e.key_end);
+  return std::move(setter).finish(ObjectShape{close_brace_, entries_.size(), last_member_end_});
+}
+
+std::string ObjectMembers::without_member(std::string_view key) const {
+  MemberRemover remover(text_, key);
+  for (const Entry& e : entries_) remover.on_member(e.span, text_.data() + e.key_begin, text_.data() + e.key_end);
+  return std::move(remover).finish();
+}
+
+Result<std::string> set_member(std::string_view object_text, std::string_view key, std::string_view value_json) {
+  if (auto ok = check_value(value_json); !ok) return std::move(ok).error();
+  MemberSetter setter(object_text, key, value_json);
   auto shape = walk_object(object_text, [&](const MemberSpan& span, const char* kb, const char* ke) {
-    const bool matches = key_equals(kb, ke, key);
-    if (!matches) return;
-    out.append(object_text, copied_to, span.value_begin - copied_to);
-    out.append(value_json);
-    copied_to = span.value_end;
-    replaced = true;
+    setter.on_member(span, kb, ke);
   });
   if (!shape) return std::move(shape).error();
-  if (replaced) {
-    out.append(object_text, copied_to);
-    return out;
-  }
-  // Append as the last member: right after the last value (so the whitespace before '}' stays
-  // where it was), or just before '}' in an empty object.
-  const std::size_t at = shape->members == 0 ? shape->close_brace : shape->last_member_end;
-  out.append(object_text, 0, at);
-  if (shape->members != 0) out.push_back(',');
-  append_quoted(out, key);
-  out.push_back(':');
-  out.append(value_json);
-  out.append(object_text, at);
-  return out;
+  return std::move(setter).finish(*shape);
 }
 
 Result<std::string> remove_member(std::string_view object_text, std::string_view key) {
-  // A run of consecutive removed members i..j is cut as
-  //   [begin_i, begin_{j+1})  when a kept member follows (its leading comma and spacing go too),
-  //   [end_{i-1}, end_j)      when the run is at the end (the comma after member i-1 goes),
-  //   [begin_i, end_j)        when every member goes.
-  // These cuts are disjoint, so one forward pass can emit the output.
-  std::string out;
-  out.reserve(object_text.size());
-  std::size_t copied_to = 0;
-  bool in_run = false;
-  std::size_t run_begin = 0;      // begin of the run's first member
-  std::size_t before_run_end = 0; // end of the member before the run, if any
-  bool run_has_before = false;
-  std::size_t prev_end = 0;
-  bool have_prev = false;
-  std::size_t run_end = 0;
+  MemberRemover remover(object_text, key);
   auto shape = walk_object(object_text, [&](const MemberSpan& span, const char* kb, const char* ke) {
-    const bool matches = key_equals(kb, ke, key);
-    if (matches) {
-      if (!in_run) {
-        in_run = true;
-        run_begin = span.member_begin;
-        run_has_before = have_prev;
-        before_run_end = prev_end;
-      }
-      run_end = span.member_end;
-    } else if (in_run) {
-      out.append(object_text, copied_to, run_begin - copied_to);
-      copied_to = span.member_begin;
-      in_run = false;
-    }
-    prev_end = span.member_end;
-    have_prev = true;
+    remover.on_member(span, kb, ke);
   });
   if (!shape) return std::move(shape).error();
-  if (in_run) {
-    const std::size_t cut = run_has_before ? before_run_end : run_begin;
-    out.append(object_text, copied_to, cut - copied_to);
-    copied_to = run_end;
-  }
-  out.append(object_text, copied_to);
-  return out;
+  return std::move(remover).finish();
 }
 
 std::string quote(std::string_view text) {

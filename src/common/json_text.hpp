@@ -52,6 +52,9 @@ class ObjectMembers {
   std::optional<MemberSpan> find(std::string_view key) const;
   // The raw JSON text of `key`'s value, or empty when absent.
   std::string_view value(std::string_view key) const;
+  // set_member and remove_member on the indexed text, without scanning it again.
+  Result<std::string> with_member(std::string_view key, std::string_view value_json) const;
+  std::string without_member(std::string_view key) const;
 
  private:
   struct Entry {
@@ -61,6 +64,8 @@ class ObjectMembers {
   };
   std::string_view text_;
   std::vector<Entry> entries_;
+  std::size_t close_brace_ = 0;      // offset of the object's '}'
+  std::size_t last_member_end_ = 0;  // one past the last member's value (when there are members)
 };
 
 // Sets `key` to `value_json` (already valid JSON text) in the top-level object: replaces the

@@ -420,6 +420,27 @@ TEST(JsonEdit, SetThenRemoveRestoresInputWithoutTheKey) {
   }
 }
 
+// An index's edits are the one-pass edits, byte for byte, for every fixture and key (present,
+// duplicated, absent; empty objects; whitespace before the brace).
+TEST(JsonEdit, IndexEditsMatchTheOnePassEdits) {
+  for (const auto& f : edit_fixtures()) {
+    SCOPED_TRACE(f.name);
+    const auto members = ObjectMembers::index(f.input);
+    ASSERT_TRUE(members);
+    for (const char* key : {"pk", "model", "e2e_response_pk", "a", ""}) {
+      SCOPED_TRACE(key);
+      const auto set = set_member(f.input, key, "\"QUJD\"");
+      const auto indexed_set = members->with_member(key, "\"QUJD\"");
+      ASSERT_TRUE(set && indexed_set);
+      EXPECT_EQ(*indexed_set, *set);
+      const auto removed = remove_member(f.input, key);
+      ASSERT_TRUE(removed);
+      EXPECT_EQ(members->without_member(key), *removed);
+    }
+    EXPECT_FALSE(members->with_member("k", "01"));  // the value is still checked
+  }
+}
+
 TEST(JsonEdit, AllocatesOnlyTheOutput) {
   const std::string doc = R"({"model":"m","messages":[{"role":"user","content":"hi"}],"seed":18446744073709551616})";
   EXPECT_EQ(allocations_during([&] { EXPECT_TRUE(set_member(doc, "e2e_response_pk", "\"QUJD\"")); }), 1);

@@ -112,10 +112,17 @@ Result<Bytes> base64_member(std::string_view json, const json_text::MemberSpan& 
 
 Result<SealedRequest> seal_request(const mlkem::EncapsulationKey& instance_key, std::string_view request_json,
                                    int gzip_level) {
+  auto request = json_text::ObjectMembers::index(request_json);
+  if (!request) return std::move(request).error();
+  return seal_request(instance_key, *request, gzip_level);
+}
+
+Result<SealedRequest> seal_request(const mlkem::EncapsulationKey& instance_key, const json_text::ObjectMembers& request,
+                                   int gzip_level) {
   mlkem::DecapsulationKey response_key = mlkem::DecapsulationKey::generate();
   const std::string pk = json_text::quote(base64_encode(response_key.encapsulation_key().bytes()));
-  // set_member replaces a client-supplied e2e_response_pk rather than sending two.
-  auto json = json_text::set_member(request_json, kResponseKeyField, pk);
+  // Replaces a client-supplied e2e_response_pk rather than sending two.
+  auto json = request.with_member(kResponseKeyField, pk);
   if (!json) return std::move(json).error();
   auto compressed = crypto::gzip_compress(as_bytes(*json), gzip_level);
   if (!compressed) return std::move(compressed).error();
@@ -230,8 +237,7 @@ Result<OpenedRequest> open_request(const mlkem::DecapsulationKey& instance_key, 
   if (!plain) return std::move(plain).error();
   const std::string_view text = as_text(*plain);
 
-  // One validating pass for both members read here; removing the key member below does not move
-  // "stream"'s value text, only its offset.
+  // One validating pass for both members read here and for removing the key member.
   auto members = json_text::ObjectMembers::index(text);
   if (!members) return make_error(Errc::malformed, "E2E request is not a JSON object: " + members.error().message);
   const auto pk_span = members->find(kResponseKeyField);
@@ -246,9 +252,7 @@ Result<OpenedRequest> open_request(const mlkem::DecapsulationKey& instance_key, 
   auto client_key = mlkem::EncapsulationKey::parse(*pk_bytes);
   if (!client_key) return make_error(Errc::invalid_key, "e2e_response_pk: " + client_key.error().message);
 
-  auto json = json_text::remove_member(text, kResponseKeyField);
-  if (!json) return std::move(json).error();
-  return OpenedRequest{std::move(*json), std::move(*client_key), is_stream};
+  return OpenedRequest{members->without_member(kResponseKeyField), std::move(*client_key), is_stream};
 }
 
 Result<Bytes> seal_response(const mlkem::EncapsulationKey& client_key, ByteView body, int gzip_level) {

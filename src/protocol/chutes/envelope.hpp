@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "common/bytes.hpp"
+#include "common/json_text.hpp"
 #include "common/result.hpp"
 #include "crypto/mlkem768.hpp"
 #include "crypto/secure_buffer.hpp"
@@ -39,6 +40,10 @@ struct SealedRequest {
 // touching any other byte, gzips at `gzip_level`, and seals to the instance key.
 Result<SealedRequest> seal_request(const crypto::mlkem768::EncapsulationKey& instance_key,
                                    std::string_view request_json, int gzip_level = 1);
+// The same for a body the caller has already indexed (`request` indexes the request JSON), which
+// then is not scanned again.
+Result<SealedRequest> seal_request(const crypto::mlkem768::EncapsulationKey& instance_key,
+                                   const json_text::ObjectMembers& request, int gzip_level = 1);
 
 // Opens a non-stream response blob: decapsulate, HKDF("e2e-resp-v1"), decrypt, gunzip.
 Result<std::string> open_response(const crypto::mlkem768::DecapsulationKey& response_key, ByteView blob,

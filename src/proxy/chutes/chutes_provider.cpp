@@ -181,10 +181,16 @@ class ChutesEventStream final : public EventStream {
 }  // namespace
 
 std::uint64_t conversation_affinity(std::string_view model, std::string_view body) {
+  auto members = json_text::ObjectMembers::index(body);
+  if (!members) return conversation_affinity(model, nullptr);
+  return conversation_affinity(model, &*members);
+}
+
+std::uint64_t conversation_affinity(std::string_view model, const json_text::ObjectMembers* body) {
   std::uint64_t h = fnv1a(0xcbf29ce484222325ULL, model);
   h = fnv1a(h, std::string_view("\0", 1));
-  auto members = json_text::ObjectMembers::index(body);
-  if (!members) return h;
+  if (body == nullptr) return h;
+  const json_text::ObjectMembers* const members = body;
   if (const auto messages = members->value("messages"); !messages.empty()) {
     for (auto element : leading_elements(messages, 2)) {
       h = fnv1a(h, element);
@@ -279,7 +285,10 @@ boost::asio::awaitable<std::variant<CallResult, ProxyError>> ChutesProvider::cal
     if (!rewritten) co_return bad_request("invalid_json", "invalid JSON body: " + rewritten.error().message);
     body = std::move(*rewritten);
   }
-  const std::uint64_t affinity = conversation_affinity(info.id, body);
+  // One index of the final body serves the affinity and every sealing attempt below.
+  auto members = json_text::ObjectMembers::index(body);
+  if (!members) co_return bad_request("invalid_json", "invalid JSON body: " + members.error().message);
+  const std::uint64_t affinity = conversation_affinity(info.id, &*members);
 
   // Recovery, each at most once: a rejected nonce (the reference's single retry), a stale instance
   // key (the instance restarted: rediscover), a vanished instance (drop it; if the next one is gone
@@ -290,7 +299,7 @@ boost::asio::awaitable<std::variant<CallResult, ProxyError>> ChutesProvider::cal
     if (auto* err = std::get_if<ProxyError>(&leased)) co_return std::move(*err);
     Lease lease = std::get<Lease>(std::move(leased));
 
-    auto sealed = envelope::seal_request(*lease.key, body, options_.gzip_level);
+    auto sealed = envelope::seal_request(*lease.key, *members, options_.gzip_level);
     if (!sealed) co_return ProxyError{500, "proxy_error", "encryption_failed", "encryption failed: " + sealed.error().message, 0};
 
     http::ClientRequest req;

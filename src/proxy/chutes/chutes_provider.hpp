@@ -5,6 +5,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <memory>
 
+#include "common/json_text.hpp"
 #include "http/client.hpp"
 #include "proxy/chutes/model_catalog.hpp"
 #include "proxy/chutes/nonce_pool.hpp"
@@ -27,6 +28,8 @@ ProxyError map_invoke_error(int status, std::string_view body, const crypto::mlk
 // A stable hash of the conversation's opening (model, first two messages or the prompt's first
 // 4 KiB) so that turns of one conversation share an instance. Exposed for unit tests.
 std::uint64_t conversation_affinity(std::string_view model, std::string_view body);
+// The same for a body already indexed (nullptr: the body is not a JSON object).
+std::uint64_t conversation_affinity(std::string_view model, const json_text::ObjectMembers* body);
 
 class ChutesProvider final : public Provider {
  public:

@@ -8,11 +8,20 @@
 namespace e2ee::proxy::chutes {
 namespace {
 
-ThinkingOutcome run(std::string_view model, std::string_view body, std::optional<bool> header = std::nullopt,
-                    bool chat = true) {
-  auto r = apply_thinking_controls(model, std::string(body), header, chat);
+struct Outcome {
+  std::string model;
+  std::string body;  // the body as the provider then sends it
+};
+
+Outcome run(std::string_view model, std::string_view body, std::optional<bool> header = std::nullopt,
+            bool chat = true) {
+  auto members = json_text::ObjectMembers::index(body);
+  EXPECT_TRUE(members) << members.error().message;
+  if (!members) return {};
+  auto r = apply_thinking_controls(model, *members, header, chat);
   EXPECT_TRUE(r) << r.error().message;
-  return *r;
+  if (!r) return {};
+  return Outcome{r->model, r->body.value_or(std::string(body))};
 }
 
 TEST(ThinkingControls, PlainModelIsUntouched) {

@@ -266,28 +266,37 @@ ChutesProvider::ChutesProvider(boost::asio::any_io_executor executor, http::Clie
 ChutesProvider::~ChutesProvider() = default;
 
 boost::asio::awaitable<std::variant<CallResult, ProxyError>> ChutesProvider::call(E2eeCall c) {
+  // One index of the body serves the thinking controls, the affinity and every sealing attempt
+  // below; it is rebuilt only when the body changes (rare: a suffix, a decided thinking value, a
+  // model alias).
+  std::string body = std::move(c.body);
+  auto members = json_text::ObjectMembers::index(body);
+  if (!members) co_return bad_request("invalid_json", "invalid JSON body: " + members.error().message);
+  auto reindex = [&](std::string changed) -> bool {
+    body = std::move(changed);
+    members = json_text::ObjectMembers::index(body);
+    return static_cast<bool>(members);
+  };
+
   // The API would apply Chutes' thinking controls on the normal path, but it cannot see an
   // encrypted body, so they are applied here, before the model name is resolved.
-  auto thinking =
-      apply_thinking_controls(c.model, std::move(c.body), c.enable_thinking, c.path == "/v1/chat/completions");
+  auto thinking = apply_thinking_controls(c.model, *members, c.enable_thinking, c.path == "/v1/chat/completions");
   if (!thinking) co_return bad_request("invalid_json", "invalid JSON body: " + thinking.error().message);
   c.model = std::move(thinking->model);
-  c.body = std::move(thinking->body);
+  if (thinking->body && !reindex(std::move(*thinking->body)))
+    co_return bad_request("invalid_json", "invalid JSON body: " + members.error().message);
 
   auto resolved = co_await catalog_.resolve(c.model, c.api_key);
   if (auto* err = std::get_if<ProxyError>(&resolved)) co_return std::move(*err);
   const ModelInfo info = std::get<ModelInfo>(std::move(resolved));
 
-  std::string body = std::move(c.body);
   if (info.id != c.model) {
     // The engine knows the canonical name only (the user may have written a chute id or root).
-    auto rewritten = json_text::set_member(body, "model", json_text::quote(info.id));
+    auto rewritten = members->with_member("model", json_text::quote(info.id));
     if (!rewritten) co_return bad_request("invalid_json", "invalid JSON body: " + rewritten.error().message);
-    body = std::move(*rewritten);
+    if (!reindex(std::move(*rewritten)))
+      co_return bad_request("invalid_json", "invalid JSON body: " + members.error().message);
   }
-  // One index of the final body serves the affinity and every sealing attempt below.
-  auto members = json_text::ObjectMembers::index(body);
-  if (!members) co_return bad_request("invalid_json", "invalid JSON body: " + members.error().message);
   const std::uint64_t affinity = conversation_affinity(info.id, &*members);
 
   // Recovery, each at most once: a rejected nonce (the reference's single retry), a stale instance

@@ -41,21 +41,22 @@ std::optional<bool> parse_thinking_header(std::optional<std::string_view> value)
   return std::nullopt;
 }
 
-Result<ThinkingOutcome> apply_thinking_controls(std::string_view model, std::string body,
+Result<ThinkingOutcome> apply_thinking_controls(std::string_view model, const json_text::ObjectMembers& body,
                                                 std::optional<bool> header, bool chat) {
-  ThinkingOutcome out{std::string(model), std::move(body)};
+  ThinkingOutcome out{std::string(model), std::nullopt};
   bool suffix = false;
   // Only a trailing suffix counts: "a:THINKING-b" is a name, not a request.
   if (model.size() > kSuffix.size() && model.substr(model.size() - kSuffix.size()) == kSuffix) {
     suffix = true;
     out.model = std::string(model.substr(0, model.size() - kSuffix.size()));
-    auto renamed = json_text::set_member(out.body, "model", json_text::quote(out.model));
+    auto renamed = body.with_member("model", json_text::quote(out.model));
     if (!renamed) return std::move(renamed).error();
     out.body = std::move(*renamed);
   }
   if (!chat) return out;
 
-  const std::string_view kwargs = json_text::member_value(out.body, "chat_template_kwargs");
+  // Renaming the model changed no other member, so the index still answers for this one.
+  const std::string_view kwargs = body.value("chat_template_kwargs");
   const bool kwargs_object = !kwargs.empty() && kwargs.front() == '{';
   std::optional<bool> decided;
   if (kwargs_object) {
@@ -78,7 +79,8 @@ Result<ThinkingOutcome> apply_thinking_controls(std::string_view model, std::str
     if (!set) return std::move(set).error();
     merged = std::move(*set);
   }
-  auto with_kwargs = json_text::set_member(out.body, "chat_template_kwargs", merged);
+  auto with_kwargs = out.body ? json_text::set_member(*out.body, "chat_template_kwargs", merged)
+                              : body.with_member("chat_template_kwargs", merged);
   if (!with_kwargs) return std::move(with_kwargs).error();
   out.body = std::move(*with_kwargs);
   return out;

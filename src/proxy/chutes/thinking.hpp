@@ -13,19 +13,21 @@
 #include <string>
 #include <string_view>
 
+#include "common/json_text.hpp"
 #include "common/result.hpp"
 
 namespace e2ee::proxy::chutes {
 
 struct ThinkingOutcome {
-  std::string model;  // without the ":THINKING" suffix
-  std::string body;   // the model renamed and chat_template_kwargs set when a value was decided
+  std::string model;                // without the ":THINKING" suffix
+  std::optional<std::string> body;  // the new body when it changed (model renamed, chat_template_kwargs
+                                    // set because a value was decided); nullopt: unchanged
 };
 
 // `chat` is false for endpoints without a chat template (/v1/completions …): then only the suffix
-// is stripped. `body` is taken by value so that the common case (nothing to change) moves it
-// through instead of copying a context that can be hundreds of kilobytes.
-Result<ThinkingOutcome> apply_thinking_controls(std::string_view model, std::string body,
+// is stripped. `body` indexes the request body, which is read through the index and, in the
+// common case (nothing to change), neither scanned again nor copied.
+Result<ThinkingOutcome> apply_thinking_controls(std::string_view model, const json_text::ObjectMembers& body,
                                                 std::optional<bool> header, bool chat);
 
 // "true"/"false" in any case; nullopt for anything else (an absent or unreadable header).

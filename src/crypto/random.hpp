@@ -1,6 +1,6 @@
 #pragma once
-// The one source of randomness for keys, nonces and seeds: OpenSSL's private DRBG, seeded from
-// the kernel (getrandom(2)).
+// The one source of randomness for keys, nonces and seeds: a per-thread fast-key-erasure ChaCha20
+// generator keyed from the kernel (getrandom(2)); see random.cpp.
 
 #include <cstddef>
 #include <cstdint>

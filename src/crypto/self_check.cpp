@@ -132,7 +132,7 @@ std::vector<SelfCheckResult> run_self_check() {
       {"Ed25519 -> X25519 and X25519 ECDH (dstack Ed25519)", {"near-phala-protocol.md section 12", ed25519_known_answers}},
       {"Keccak-256", {"Ethereum's Keccak-256(\"\")", keccak_known_answer}},
       {"gzip round trip and decompression limit", {"behavioural", gzip_behaviour}},
-      {"CSPRNG (OpenSSL DRBG seeded by getrandom)", {"behavioural", random_behaviour}},
+      {"CSPRNG (ChaCha20 keyed by getrandom)", {"behavioural", random_behaviour}},
   };
   std::vector<SelfCheckResult> results;
   for (const auto& [name, check] : checks) results.push_back({name, check.first, check.second()});

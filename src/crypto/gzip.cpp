@@ -75,8 +75,16 @@ constexpr std::size_t kMaxDeflateExpansion = 1032;
 // sizes the output, and libdeflate checks CRC-32 and ISIZE itself. nullopt when it does not
 // apply or does not succeed exactly (several members, trailing bytes, a wrong size, bad data):
 // the caller then runs zlib, which gives the precise error.
+//
+// Where the two decoders differ on a member whose CRC-32 and size check out: libdeflate does not
+// verify the optional header CRC (FHCRC), so such members go to zlib; and it decodes the two
+// fixed-Huffman literal/length codes (286, 287) and distance codes (30, 31) that RFC 1951 reserves,
+// which zlib refuses. The second difference is left: the data is inside the AEAD envelope, so only
+// the holder of the key could send it, and the CRC-32 still vouches for what comes out.
 std::optional<Bytes> decompress_one_member(ByteView data, std::size_t max_output) {
   if (data.size() < 18) return std::nullopt;  // header (10) + trailer (8)
+  constexpr std::uint8_t kFlagHeaderCrc = 0x02;  // RFC 1952 section 2.3.1, FLG.FHCRC
+  if ((data[3] & kFlagHeaderCrc) != 0) return std::nullopt;
   const std::uint8_t* t = data.data() + data.size() - 4;
   const std::size_t claimed = std::size_t{t[0]} | (std::size_t{t[1]} << 8) | (std::size_t{t[2]} << 16) |
                               (std::size_t{t[3]} << 24);

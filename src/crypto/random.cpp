@@ -52,7 +52,10 @@ struct ThreadGenerator {
   std::uint64_t fork_generation = 0;
   std::size_t drawn = 0;  // since the last seeding
 
-  ~ThreadGenerator() { sodium_memzero(key.data(), key.size()); }
+  ~ThreadGenerator() {
+    sodium_memzero(key.data(), key.size());
+    seeded = false;  // a draw from a later destructor on this thread reseeds rather than use a zero key
+  }
 
   void draw(std::uint8_t* out, std::size_t n) noexcept {
     const std::uint64_t generation = g_fork_generation.load(std::memory_order_relaxed);

@@ -229,6 +229,23 @@ TEST(GzipMalformed, CorruptHeaderIsRejected) {
   EXPECT_TRUE(fails_with(gzip_decompress(reserved_flag, kNoLimit), Errc::malformed));
 }
 
+// FLG.FHCRC adds a CRC-16 of the header (RFC 1952 section 2.3.1): checked, whichever decoder
+// runs (libdeflate skips it, so such members go to zlib).
+TEST(GzipMalformed, AWrongHeaderCrcIsRejected) {
+  Bytes with_crc(kHello.begin(), kHello.begin() + 10);
+  with_crc[3] |= 0x02;
+  const auto crc = static_cast<std::uint16_t>(crc32(0, with_crc.data(), static_cast<uInt>(with_crc.size())) & 0xffff);
+  with_crc.push_back(static_cast<std::uint8_t>(crc));
+  with_crc.push_back(static_cast<std::uint8_t>(crc >> 8));
+  with_crc.insert(with_crc.end(), kHello.begin() + 10, kHello.end());
+  const auto good = gzip_decompress(with_crc, kNoLimit);
+  ASSERT_TRUE(good) << good.error().message;
+  EXPECT_EQ(std::string(good->begin(), good->end()), "hello\n");
+  Bytes bad = with_crc;
+  bad[10] ^= 0x01;
+  EXPECT_TRUE(fails_with(gzip_decompress(bad, kNoLimit), Errc::malformed));
+}
+
 TEST(GzipMalformed, EmptyInputIsRejected) {
   EXPECT_TRUE(fails_with(gzip_decompress({}, kNoLimit), Errc::malformed));
 }

@@ -114,12 +114,11 @@ Result<SealedRequest> seal_request(const mlkem::EncapsulationKey& instance_key, 
                                    int gzip_level) {
   auto request = json_text::ObjectMembers::index(request_json);
   if (!request) return std::move(request).error();
-  return seal_request(instance_key, *request, gzip_level);
+  return seal_request(instance_key, *request, mlkem::DecapsulationKey::generate(), gzip_level);
 }
 
 Result<SealedRequest> seal_request(const mlkem::EncapsulationKey& instance_key, const json_text::ObjectMembers& request,
-                                   int gzip_level) {
-  mlkem::DecapsulationKey response_key = mlkem::DecapsulationKey::generate();
+                                   mlkem::DecapsulationKey response_key, int gzip_level) {
   const std::string pk = json_text::quote(base64_encode(response_key.encapsulation_key().bytes()));
   // Replaces a client-supplied e2e_response_pk rather than sending two.
   auto json = request.with_member(kResponseKeyField, pk);

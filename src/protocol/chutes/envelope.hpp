@@ -41,9 +41,11 @@ struct SealedRequest {
 Result<SealedRequest> seal_request(const crypto::mlkem768::EncapsulationKey& instance_key,
                                    std::string_view request_json, int gzip_level = 1);
 // The same for a body the caller has already indexed (`request` indexes the request JSON), which
-// then is not scanned again.
+// then is not scanned again, with a fresh response key the caller made ahead of time (it must
+// never have been used, and is used for this request only).
 Result<SealedRequest> seal_request(const crypto::mlkem768::EncapsulationKey& instance_key,
-                                   const json_text::ObjectMembers& request, int gzip_level = 1);
+                                   const json_text::ObjectMembers& request,
+                                   crypto::mlkem768::DecapsulationKey response_key, int gzip_level = 1);
 
 // Opens a non-stream response blob: decapsulate, HKDF("e2e-resp-v1"), decrypt, gunzip.
 Result<std::string> open_response(const crypto::mlkem768::DecapsulationKey& response_key, ByteView blob,

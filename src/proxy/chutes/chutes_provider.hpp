@@ -9,6 +9,7 @@
 #include "http/client.hpp"
 #include "proxy/chutes/model_catalog.hpp"
 #include "proxy/chutes/nonce_pool.hpp"
+#include "proxy/chutes/response_keys.hpp"
 #include "proxy/provider.hpp"
 
 namespace e2ee::proxy::chutes {
@@ -47,6 +48,7 @@ class ChutesProvider final : public Provider {
   ChutesOptions options_;
   ModelCatalog catalog_;
   NoncePools pools_;
+  ResponseKeyPool response_keys_;
 };
 
 }  // namespace e2ee::proxy::chutes

@@ -292,6 +292,7 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   app::raise_open_file_limit();
+  app::tune_allocator();
   app::run_io(ioc, threads);
   return 0;
 }

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <malloc.h>
 #include <sys/resource.h>
 #include <fstream>
 #include <thread>
@@ -58,6 +59,14 @@ void raise_open_file_limit() {
   if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
   limit.rlim_cur = limit.rlim_max;
   if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) log::warn("could not raise the open-file limit", {{"limit", std::to_string(limit.rlim_max)}});
+}
+
+void tune_allocator() {
+  // Fixed values also switch off glibc's dynamic threshold adjustment (mallopt(3)).
+  constexpr int kMmapBytes = 1 << 20;
+  constexpr int kTrimBytes = 2 << 20;
+  ::mallopt(M_MMAP_THRESHOLD, kMmapBytes);
+  ::mallopt(M_TRIM_THRESHOLD, kTrimBytes);
 }
 
 void run_io(boost::asio::io_context& ioc, unsigned threads) {

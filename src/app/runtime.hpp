@@ -36,6 +36,14 @@ class ShutdownSignals {
 // cost a descriptor each, and the usual soft limit of 1,024 would cap a proxy at ~500 streams.
 void raise_open_file_limit();
 
+// Keeps request-sized buffers (under 1 MiB each) in the heap between requests instead of mapping,
+// faulting in and unmapping them each time: glibc otherwise returned a 450 KB agent context's
+// buffers to the kernel after every request (perf: page faults and page clearing were ~10 % of
+// the gateway's time at 450 KB; docs/performance.md, history). Memory is still returned once more
+// than 2 MiB lie free at the top of the heap, so a burst of large requests leaves a few MiB
+// more resident, not the burst's peak.
+void tune_allocator();
+
 // Runs `ioc` on `threads` threads until it stops.
 void run_io(boost::asio::io_context& ioc, unsigned threads);
 

@@ -547,6 +547,12 @@ Result<ObjectMembers> ObjectMembers::index(std::string_view object_text) {
   return members;
 }
 
+ObjectMembers ObjectMembers::moved_to(std::string_view same_text) const {
+  ObjectMembers moved = *this;
+  moved.text_ = same_text;
+  return moved;
+}
+
 std::optional<MemberSpan> ObjectMembers::find(std::string_view key) const {
   // Backwards: the last duplicate wins, as in find_member.
   for (auto it = entries_.rbegin(); it != entries_.rend(); ++it)

@@ -52,6 +52,9 @@ class ObjectMembers {
   std::optional<MemberSpan> find(std::string_view key) const;
   // The raw JSON text of `key`'s value, or empty when absent.
   std::string_view value(std::string_view key) const;
+  // The same index for the same bytes at another address: the indexed std::string was moved
+  // (a short string's bytes move with the object). The caller guarantees the bytes are the same.
+  ObjectMembers moved_to(std::string_view same_text) const;
   // set_member and remove_member on the indexed text, without scanning it again.
   Result<std::string> with_member(std::string_view key, std::string_view value_json) const;
   std::string without_member(std::string_view key) const;

@@ -10,6 +10,7 @@
 #include <string>
 #include <variant>
 
+#include "common/json_text.hpp"
 #include "http/client.hpp"
 #include "http/message.hpp"
 #include "http/sse.hpp"
@@ -20,6 +21,9 @@ namespace e2ee::proxy {
 struct E2eeCall {
   std::string path;     // the engine path (X-E2E-Path), e.g. /v1/chat/completions; no query
   std::string body;     // JSON object text as it should reach the engine (apart from the model name)
+  // An index of `body` when the dialect made one (it validated the body on the way). Its views
+  // point where `body` was when indexed: after moving `body`, use members->moved_to(body).
+  std::optional<json_text::ObjectMembers> members;
   std::string model;    // the "model" member's value
   bool stream = false;  // the "stream" member is true
   std::string api_key;  // the user's provider key

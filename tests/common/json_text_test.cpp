@@ -441,6 +441,22 @@ TEST(JsonEdit, IndexEditsMatchTheOnePassEdits) {
   }
 }
 
+// An index follows its text through a move, also for short strings whose bytes live inside the
+// std::string object (the old views would point at the moved-from object).
+TEST(JsonObjectMembers, FollowsItsTextThroughAMove) {
+  for (std::string text : {std::string(R"({"a":1})"), R"({"a":1,"pad":")" + std::string(100, 'x') + "\"}"}) {
+    const auto members = ObjectMembers::index(text);
+    ASSERT_TRUE(members);
+    const std::string moved = std::move(text);
+    text.assign(moved.size(), '#');  // whatever the old object holds now, it is not the document
+    const ObjectMembers followed = members->moved_to(moved);
+    EXPECT_EQ(followed.value("a"), "1");
+    const auto with = followed.with_member("b", "2");
+    ASSERT_TRUE(with);
+    EXPECT_EQ(*with, *set_member(moved, "b", "2"));
+  }
+}
+
 TEST(JsonEdit, AllocatesOnlyTheOutput) {
   const std::string doc = R"({"model":"m","messages":[{"role":"user","content":"hi"}],"seed":18446744073709551616})";
   EXPECT_EQ(allocations_during([&] { EXPECT_TRUE(set_member(doc, "e2e_response_pk", "\"QUJD\"")); }), 1);

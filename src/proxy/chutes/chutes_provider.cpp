@@ -274,7 +274,9 @@ boost::asio::awaitable<std::variant<CallResult, ProxyError>> ChutesProvider::cal
   // below; it is rebuilt only when the body changes (rare: a suffix, a decided thinking value, a
   // model alias).
   std::string body = std::move(c.body);
-  auto members = json_text::ObjectMembers::index(body);
+  // The chat dialect has indexed (and so validated) the body already; others leave it to us.
+  Result<json_text::ObjectMembers> members =
+      c.members ? Result<json_text::ObjectMembers>(c.members->moved_to(body)) : json_text::ObjectMembers::index(body);
   if (!members) co_return bad_request("invalid_json", "invalid JSON body: " + members.error().message);
   auto reindex = [&](std::string changed) -> bool {
     body = std::move(changed);

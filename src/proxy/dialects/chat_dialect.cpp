@@ -73,6 +73,7 @@ class ChatDialect final : public Dialect {
     call.stream = stream == "true";
     call.model = std::move(*model);
     call.body = std::move(request.body);
+    call.members = std::move(*members);  // views into the bytes call.body now holds
     call.api_key = std::move(api_key);
     return call;
   }

@@ -1,7 +1,6 @@
 #pragma once
-// gzip (RFC 1952) with libdeflate, and zlib's streaming inflate for what libdeflate's one-shot
-// decoder cannot bound. Decompression is bounded: peers control the input, and a few KiB of gzip
-// can expand to gigabytes.
+// gzip (RFC 1952): compression by libdeflate, decompression by zlib's streaming inflate.
+// Decompression is bounded: peers control the input, and a few KiB of gzip can expand to gigabytes.
 
 #include <cstddef>
 

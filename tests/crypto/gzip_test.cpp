@@ -229,8 +229,7 @@ TEST(GzipMalformed, CorruptHeaderIsRejected) {
   EXPECT_TRUE(fails_with(gzip_decompress(reserved_flag, kNoLimit), Errc::malformed));
 }
 
-// FLG.FHCRC adds a CRC-16 of the header (RFC 1952 section 2.3.1): checked, whichever decoder
-// runs (libdeflate skips it, so such members go to zlib).
+// FLG.FHCRC adds a CRC-16 of the header (RFC 1952 section 2.3.1), and it is checked.
 TEST(GzipMalformed, AWrongHeaderCrcIsRejected) {
   Bytes with_crc(kHello.begin(), kHello.begin() + 10);
   with_crc[3] |= 0x02;
@@ -323,10 +322,9 @@ Bytes gzip_bomb(std::size_t expanded) {
   return out;
 }
 
-// The trailer's size field sizes the one-shot decoder's output buffer, so a lie there must cost
-// nothing: a tiny member claiming 2 GiB is refused as malformed without reserving anything near
-// that (it claims more than DEFLATE can expand to), and a claim a little off either way falls
-// back to the streaming decoder, which reports the mismatch.
+// A lie in the trailer's size field costs nothing: nothing is sized from it, so a tiny member
+// claiming 2 GiB is refused as malformed without reserving anything near that, and a claim a
+// little off either way is reported as the mismatch it is.
 TEST(GzipMalformed, ALyingSizeTrailerCostsNothing) {
   const long rss_before = max_rss_kib();
   for (const std::uint32_t claim : {0x7fffffffu, 5u, 7u, 0u}) {  // "hello\n" is 6 bytes

@@ -116,11 +116,7 @@ class ChutesEventStream final : public EventStream {
 
   boost::asio::awaitable<std::variant<std::optional<http::SseEvent>, ProxyError>> next() override {
     for (;;) {
-      if (!ready_.empty()) {
-        http::SseEvent ev = std::move(ready_.front());
-        ready_.pop_front();
-        co_return std::optional<http::SseEvent>(std::move(ev));
-      }
+      if (auto ev = try_next()) co_return std::move(ev);
       if (ended_) {
         if (auto last = inner_.finish()) co_return std::optional<http::SseEvent>(std::move(*last));
         co_return std::optional<http::SseEvent>();

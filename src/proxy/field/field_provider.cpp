@@ -146,12 +146,7 @@ class FieldEventStream final : public EventStream {
   boost::asio::awaitable<std::variant<std::optional<http::SseEvent>, ProxyError>> next() override {
     const std::string who(provider_name(provider_.flavor().kind()));
     for (;;) {
-      if (!ready_.empty()) {
-        http::SseEvent ev = std::move(ready_.front());
-        ready_.pop_front();
-        yielded_ = true;
-        co_return std::optional<http::SseEvent>(std::move(ev));
-      }
+      if (auto ev = try_next()) co_return std::move(ev);
       if (ended_) co_return std::optional<http::SseEvent>();
       auto chunk = co_await opened_.response->read_some();
       if (!chunk) co_return transport_error("the stream from " + who + " failed", chunk.error());

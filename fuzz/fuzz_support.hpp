@@ -131,6 +131,17 @@ inline std::optional<boost::json::value> parse_json(std::string_view text) {
   return v;
 }
 
+// True when Boost.JSON refuses `text` only for an exponent beyond its int range (1e9999999999).
+// RFC 8259 and json_text accept such numbers and pass them through as text, so Boost.JSON is no
+// oracle for a text that holds one.
+inline bool exponent_beyond_boost(std::string_view text) {
+  boost::json::error_code ec;
+  boost::json::parse_options options;
+  options.max_depth = 100000;
+  (void)boost::json::parse(text, ec, {}, options);
+  return ec == boost::json::error::exponent_overflow;
+}
+
 // An object member's value when present, else nullptr.
 inline const boost::json::value* member(const boost::json::value& v, std::string_view key) {
   const auto* o = v.if_object();

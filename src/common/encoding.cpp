@@ -1,5 +1,6 @@
 #include "common/encoding.hpp"
 
+#include <array>
 #include <cstdint>
 
 namespace e2ee {
@@ -40,7 +41,7 @@ constexpr Alphabet kUrlSafe{'-', '_'};
 
 // Inlined: called per character of every sealed body; a call per character was ~5 % of the
 // gateway's CPU per Chutes request (callgrind, docs/performance.md history).
-[[gnu::always_inline]] inline char b64_char(std::uint32_t n, Alphabet a) {  // n < 64
+[[gnu::always_inline]] constexpr char b64_char(std::uint32_t n, Alphabet a) {  // n < 64
   std::uint32_t c = n + 'A';
   c += lt_mask(25, n) & ('a' - 'A' - 26);          // 26..51 -> 'a'..'z'
   c += lt_mask(51, n) & ('0' - 'a' - 26u + 0u);     // 52..61 -> '0'..'9'
@@ -50,7 +51,7 @@ constexpr Alphabet kUrlSafe{'-', '_'};
 }
 
 // Returns the 6-bit value, or a value with bit 8 set for a character outside the alphabet.
-[[gnu::always_inline]] inline std::uint32_t b64_value(std::uint32_t c, Alphabet a) {
+[[gnu::always_inline]] constexpr std::uint32_t b64_value(std::uint32_t c, Alphabet a) {
   const std::uint32_t upper = range_mask(c, 'A', 'Z');
   const std::uint32_t lower = range_mask(c, 'a', 'z');
   const std::uint32_t digit = range_mask(c, '0', '9');
@@ -61,7 +62,11 @@ constexpr Alphabet kUrlSafe{'-', '_'};
   return value | (~(upper | lower | digit | m62 | m63) & 0x100u);
 }
 
-std::string b64_encode(ByteView in, Alphabet a, bool pad) {
+// The framing of both codecs, shared by the constant-time and the table-driven variants:
+// `char_of(n)` maps a 6-bit value to its character, `value_of(c)` a character to its value or
+// to a value with bit 8 set when it is outside the alphabet.
+template <class CharOf>
+std::string b64_encode_with(ByteView in, bool pad, CharOf char_of) {
   const std::size_t full = in.size() / 3;
   const std::size_t rest = in.size() - full * 3;
   const std::size_t tail = rest == 0 ? 0 : (pad ? 4 : rest + 1);
@@ -70,16 +75,16 @@ std::string b64_encode(ByteView in, Alphabet a, bool pad) {
   const std::uint8_t* p = in.data();
   for (std::size_t q = 0; q < full; ++q, p += 3, o += 4) {
     const std::uint32_t v = (std::uint32_t{p[0]} << 16) | (std::uint32_t{p[1]} << 8) | p[2];
-    o[0] = b64_char(v >> 18, a);
-    o[1] = b64_char((v >> 12) & 63, a);
-    o[2] = b64_char((v >> 6) & 63, a);
-    o[3] = b64_char(v & 63, a);
+    o[0] = char_of(v >> 18);
+    o[1] = char_of((v >> 12) & 63);
+    o[2] = char_of((v >> 6) & 63);
+    o[3] = char_of(v & 63);
   }
   if (rest != 0) {
     const std::uint32_t v = (std::uint32_t{p[0]} << 16) | (rest == 2 ? std::uint32_t{p[1]} << 8 : 0u);
-    o[0] = b64_char(v >> 18, a);
-    o[1] = b64_char((v >> 12) & 63, a);
-    if (rest == 2) o[2] = b64_char((v >> 6) & 63, a);
+    o[0] = char_of(v >> 18);
+    o[1] = char_of((v >> 12) & 63);
+    if (rest == 2) o[2] = char_of((v >> 6) & 63);
     if (pad) {
       if (rest == 1) o[2] = '=';
       o[3] = '=';
@@ -88,7 +93,8 @@ std::string b64_encode(ByteView in, Alphabet a, bool pad) {
   return out;
 }
 
-std::optional<Bytes> b64_decode(std::string_view text, Alphabet a) {
+template <class ValueOf>
+std::optional<Bytes> b64_decode_with(std::string_view text, ValueOf value_of) {
   // Padding is structural (public), so branching on it is fine.
   if (text.size() % 4 == 0 && !text.empty()) {
     if (text.back() == '=') text.remove_suffix(1);
@@ -102,10 +108,10 @@ std::optional<Bytes> b64_decode(std::string_view text, Alphabet a) {
   const auto* c = reinterpret_cast<const std::uint8_t*>(text.data());
   std::uint32_t bad = 0;
   for (std::size_t q = 0; q < full; ++q, c += 4, o += 3) {
-    const std::uint32_t v0 = b64_value(c[0], a);
-    const std::uint32_t v1 = b64_value(c[1], a);
-    const std::uint32_t v2 = b64_value(c[2], a);
-    const std::uint32_t v3 = b64_value(c[3], a);
+    const std::uint32_t v0 = value_of(c[0]);
+    const std::uint32_t v1 = value_of(c[1]);
+    const std::uint32_t v2 = value_of(c[2]);
+    const std::uint32_t v3 = value_of(c[3]);
     bad |= v0 | v1 | v2 | v3;
     const std::uint32_t v = (v0 << 18) | (v1 << 12) | (v2 << 6) | v3;
     o[0] = static_cast<std::uint8_t>(v >> 16);
@@ -113,9 +119,9 @@ std::optional<Bytes> b64_decode(std::string_view text, Alphabet a) {
     o[2] = static_cast<std::uint8_t>(v);
   }
   if (rest >= 2) {
-    const std::uint32_t v0 = b64_value(c[0], a);
-    const std::uint32_t v1 = b64_value(c[1], a);
-    const std::uint32_t v2 = rest == 3 ? b64_value(c[2], a) : 0;
+    const std::uint32_t v0 = value_of(c[0]);
+    const std::uint32_t v1 = value_of(c[1]);
+    const std::uint32_t v2 = rest == 3 ? value_of(c[2]) : 0;
     bad |= v0 | v1 | v2;
     const std::uint32_t v = (v0 << 18) | (v1 << 12) | (v2 << 6);
     o[0] = static_cast<std::uint8_t>(v >> 16);
@@ -124,6 +130,28 @@ std::optional<Bytes> b64_decode(std::string_view text, Alphabet a) {
   if (bad & 0x100u) return std::nullopt;
   return out;
 }
+
+std::string b64_encode(ByteView in, Alphabet a, bool pad) {
+  return b64_encode_with(in, pad, [a](std::uint32_t n) { return b64_char(n, a); });
+}
+std::optional<Bytes> b64_decode(std::string_view text, Alphabet a) {
+  return b64_decode_with(text, [a](std::uint32_t c) { return b64_value(c, a); });
+}
+
+// The tables of the public-data variants, computed from the constant-time mappings above so
+// that the two cannot disagree.
+constexpr std::array<char, 64> kStandardChars = [] {
+  std::array<char, 64> t{};
+  for (std::uint32_t n = 0; n < 64; ++n) t[n] = b64_char(n, kStandard);
+  return t;
+}();
+constexpr std::array<std::uint16_t, 256> kStandardValues = [] {
+  std::array<std::uint16_t, 256> t{};
+  for (std::uint32_t c = 0; c < 256; ++c) t[c] = static_cast<std::uint16_t>(b64_value(c, kStandard));
+  return t;
+}();
+static_assert(kStandardChars[0] == 'A' && kStandardChars[63] == '/' && kStandardValues['+'] == 62 &&
+              kStandardValues['='] >= 0x100 && kStandardValues[0xff] >= 0x100);
 
 }  // namespace
 
@@ -155,5 +183,12 @@ std::string base64_encode(ByteView bytes) { return b64_encode(bytes, kStandard, 
 std::optional<Bytes> base64_decode(std::string_view text) { return b64_decode(text, kStandard); }
 std::string base64url_encode(ByteView bytes, bool pad) { return b64_encode(bytes, kUrlSafe, pad); }
 std::optional<Bytes> base64url_decode(std::string_view text) { return b64_decode(text, kUrlSafe); }
+
+std::string base64_encode_public(ByteView bytes) {
+  return b64_encode_with(bytes, true, [](std::uint32_t n) { return kStandardChars[n]; });
+}
+std::optional<Bytes> base64_decode_public(std::string_view text) {
+  return b64_decode_with(text, [](std::uint32_t c) -> std::uint32_t { return kStandardValues[c]; });
+}
 
 }  // namespace e2ee

@@ -217,7 +217,7 @@ boost::asio::awaitable<int> ChutesGateway::invoke(http::Request& request, http::
     }
     // The engine's error goes back sealed to the client, which alone may read it (it can quote
     // the prompt). The status stays the engine's, so the client can act on it.
-    co_return co_await reply(engine_status, base64_encode(*sealed));
+    co_return co_await reply(engine_status, base64_encode_public(*sealed));
   }
 
   // Stream: e2e_init, then one encrypted event per engine line, exactly as production frames it.

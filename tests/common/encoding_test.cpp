@@ -82,5 +82,40 @@ TEST(Base64, RoundTripsRandomData) {
   }
 }
 
+// The table-driven codecs for public bytes must agree with the constant-time ones on every
+// input, valid or not: same bytes out, same rejections.
+TEST(Base64Public, AgreesWithTheConstantTimeCodecOnRandomData) {
+  std::mt19937 rng(7);
+  for (std::size_t len = 0; len < 300; ++len) {
+    Bytes data(len);
+    for (auto& b : data) b = static_cast<std::uint8_t>(rng());
+    const std::string text = base64_encode_public(data);
+    EXPECT_EQ(text, base64_encode(data)) << len;
+    EXPECT_EQ(base64_decode_public(text), data) << len;
+  }
+}
+
+TEST(Base64Public, AcceptsAndRejectsExactlyWhatTheConstantTimeDecoderDoes) {
+  // Every byte value in every position of a short text, and random texts over an alphabet
+  // weighted towards the edges of the valid ranges and the padding character.
+  for (int c = 0; c < 256; ++c) {
+    for (std::size_t at = 0; at < 8; ++at) {
+      std::string text = "Zm9vYmE=";
+      text[at] = static_cast<char>(c);
+      EXPECT_EQ(base64_decode_public(text), base64_decode(text)) << c << " at " << at;
+    }
+  }
+  const std::string_view pool = "AZaz09+/=-_@[`{/:\\\"\n \x80\xff";
+  std::mt19937 rng(11);
+  for (int i = 0; i < 20000; ++i) {
+    std::string text(rng() % 13, 'A');
+    for (auto& ch : text) ch = (rng() % 4 == 0) ? pool[rng() % pool.size()] : "Zm9vYmFy"[rng() % 8];
+    EXPECT_EQ(base64_decode_public(text), base64_decode(text)) << text;
+  }
+  for (const char* bad : {"Zm9v\n", "Zm 9v", "Z", "Zm=v", "====", "Zg==Zg==", "Zm9v!A==", "-_-_"})
+    EXPECT_FALSE(base64_decode_public(bad)) << bad;
+  EXPECT_EQ(base64_decode_public("+/+/"), (Bytes{0xfb, 0xff, 0xbf}));
+}
+
 }  // namespace
 }  // namespace e2ee

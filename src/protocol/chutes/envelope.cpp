@@ -87,7 +87,7 @@ T must(Result<T> r) {
 
 std::string string_event(std::string_view field, ByteView payload) {
   std::string out;
-  const std::string b64 = base64_encode(payload);
+  const std::string b64 = base64_encode_public(payload);  // ciphertext
   out.reserve(field.size() + b64.size() + 8);
   out.append("{\"").append(field).append("\":\"").append(b64).append("\"}");
   return out;
@@ -101,7 +101,7 @@ Result<Bytes> base64_member(std::string_view json, const json_text::MemberSpan& 
   }
   auto text = json_text::unquote(literal);
   if (!text) return make_error(Errc::malformed, std::string(field) + ": " + text.error().message);
-  auto bytes = base64_decode(*text);
+  auto bytes = base64_decode_public(*text);  // ciphertext or a public key
   if (!bytes) return make_error(Errc::malformed, std::string(field) + " is not base64");
   return std::move(*bytes);
 }
@@ -119,7 +119,7 @@ Result<SealedRequest> seal_request(const mlkem::EncapsulationKey& instance_key, 
 
 Result<SealedRequest> seal_request(const mlkem::EncapsulationKey& instance_key, const json_text::ObjectMembers& request,
                                    mlkem::DecapsulationKey response_key, int gzip_level) {
-  const std::string pk = json_text::quote(base64_encode(response_key.encapsulation_key().bytes()));
+  const std::string pk = json_text::quote(base64_encode_public(response_key.encapsulation_key().bytes()));
   // Replaces a client-supplied e2e_response_pk rather than sending two.
   auto json = request.with_member(kResponseKeyField, pk);
   if (!json) return std::move(json).error();
@@ -149,8 +149,9 @@ namespace {
 
 // The shape every chunk event of a stream has, {"e2e":"<base64>"}, recognised without the four
 // validating JSON scans below (a third of the work of opening a chunk: bench/run-proxy, streams).
-// Base64 characters need no escaping, so text of exactly this shape is valid JSON with that one
-// member, and the result is the same as the general path's. Anything else takes the general path.
+// What is between the quotes is only a candidate: when it decodes as base64 it held nothing but
+// base64 characters, which need no escaping, so the text was valid JSON with that one member and
+// the result is the general path's. When it does not decode, the general path takes over.
 std::optional<std::string_view> plain_chunk_payload(std::string_view data) {
   constexpr std::string_view kPrefix = "{\"e2e\":\"";
   constexpr std::string_view kSuffix = "\"}";
@@ -158,13 +159,7 @@ std::optional<std::string_view> plain_chunk_payload(std::string_view data) {
       data.substr(data.size() - kSuffix.size()) != kSuffix) {
     return std::nullopt;
   }
-  const std::string_view payload = data.substr(kPrefix.size(), data.size() - kPrefix.size() - kSuffix.size());
-  for (const char c : payload) {
-    const bool b64 = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-                     c == '/' || c == '=';
-    if (!b64) return std::nullopt;
-  }
-  return payload;
+  return data.substr(kPrefix.size(), data.size() - kPrefix.size() - kSuffix.size());
 }
 
 }  // namespace
@@ -182,9 +177,7 @@ Result<StreamOpener::Item> StreamOpener::open_chunk(ByteView raw) {
 
 Result<StreamOpener::Item> StreamOpener::open_event_impl(std::string_view data) {
   if (const auto payload = plain_chunk_payload(data)) {
-    auto raw = base64_decode(*payload);
-    if (!raw) return make_error(Errc::malformed, std::string(kChunkField) + " is not base64");
-    return open_chunk(*raw);
+    if (auto raw = base64_decode_public(*payload)) return open_chunk(*raw);  // ciphertext
   }
   auto init = json_text::find_member(data, kInitField);
   if (!init) return make_error(Errc::malformed, "E2E stream event is not a JSON object: " + init.error().message);

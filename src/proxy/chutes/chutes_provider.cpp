@@ -200,7 +200,7 @@ std::uint64_t conversation_affinity(std::string_view model, const json_text::Obj
 
 ProxyError map_invoke_error(int status, std::string_view body, const crypto::mlkem768::DecapsulationKey* response_key) {
   const std::string detail = detail_of(body);
-  const auto raw = base64_decode(detail);
+  const auto raw = base64_decode_public(detail);  // ciphertext, or text that is not base64
   const bool sealed_detail = raw && raw->size() >= envelope::kBlobOverhead;
   // Our gateway seals the engine's own error to this request's key (only the client may read it:
   // it can quote the prompt). Production relays the instance's transport ciphertext instead,

@@ -215,7 +215,7 @@ boost::asio::awaitable<void> NoncePools::run_discovery(std::string pool_key, std
       if (auto it = known.find(d.instance_id + '\n' + d.pubkey_base64); it != known.end()) {
         key = it->second;
       } else {
-        const auto raw = base64_decode(d.pubkey_base64);
+        const auto raw = base64_decode_public(d.pubkey_base64);
         auto parsed = raw ? crypto::mlkem768::EncapsulationKey::parse(*raw)
                           : Result<crypto::mlkem768::EncapsulationKey>(make_error(Errc::malformed, "not base64"));
         if (!parsed) {

@@ -1,5 +1,6 @@
 #include "http/sse.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <utility>
@@ -133,6 +134,9 @@ void SseParser::process_line(std::string_view line, std::vector<SseEvent>& out) 
       failed_ = true;
       return;
     }
+    // The buffer is moved out with each event, so it starts empty: size it for the line and
+    // its '\n' at once (append would size it for the line alone, and push_back reallocate).
+    if (data_.empty()) data_.reserve(value.size() + 1);
     data_.append(value);
     data_.push_back('\n');
   } else if (field == "event") {
@@ -169,7 +173,13 @@ void SseParser::dispatch(std::vector<SseEvent>& out) {
 
 std::string format_sse(std::string_view data, std::string_view event) {
   std::string out;
-  out.reserve(data.size() + event.size() + 16);
+  append_sse(out, data, event);
+  return out;
+}
+
+void append_sse(std::string& out, std::string_view data, std::string_view event) {
+  const std::size_t needed = data.size() + event.size() + 16;  // one "data: " line is 7 bytes more
+  if (out.capacity() - out.size() < needed) out.reserve(std::max(out.size() + needed, 2 * out.capacity()));
   if (!event.empty()) {
     // A line break in the name would start a new field; drop them rather than emit a broken frame.
     out += "event: ";
@@ -190,7 +200,6 @@ std::string format_sse(std::string_view data, std::string_view event) {
     if (data[end] == '\r' && start < data.size() && data[start] == '\n') ++start;
   }
   out.push_back('\n');
-  return out;
 }
 
 }  // namespace e2ee::http

@@ -52,5 +52,7 @@ class SseParser {
 
 // "event: <name>\n" (when named) + one "data: " line per line of data + "\n".
 std::string format_sse(std::string_view data, std::string_view event = {});
+// The same appended to `out`, for writers that batch several events into one write.
+void append_sse(std::string& out, std::string_view data, std::string_view event = {});
 
 }  // namespace e2ee::http

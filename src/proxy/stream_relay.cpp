@@ -173,7 +173,7 @@ net::awaitable<int> relay_stream(EventStream& events, StreamShaper& shaper, http
         } else {
           out = shaper.on_event(event->data);
         }
-        for (const auto& e : out) out_bytes += format_event(e);
+        for (const auto& e : out) http::append_sse(out_bytes, e.data, e.event);
         if (is_end(item)) {  // the reader sends nothing after its last item
           ended = true;
           break;

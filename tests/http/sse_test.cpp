@@ -232,5 +232,21 @@ TEST(FormatSse, RoundTripsThroughTheParser) {
   }
 }
 
+TEST(SseWriter, AppendsEventsToWhatIsAlreadyThere) {
+  std::string out = "data: first\n\n";
+  append_sse(out, "a\nb");
+  append_sse(out, "x", "ping");
+  EXPECT_EQ(out, "data: first\n\ndata: a\ndata: b\n\nevent: ping\ndata: x\n\n");
+  // And a batch of many events reads back as those events, in order.
+  std::string batch;
+  for (int i = 0; i < 500; ++i) append_sse(batch, std::to_string(i));
+  SseParser parser;
+  std::vector<SseEvent> events;
+  ASSERT_TRUE(parser.feed(batch, events));
+  ASSERT_EQ(events.size(), 500u);
+  EXPECT_EQ(events[0].data, "0");
+  EXPECT_EQ(events[499].data, "499");
+}
+
 }  // namespace
 }  // namespace e2ee::http

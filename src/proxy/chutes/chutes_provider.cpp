@@ -126,7 +126,8 @@ class ChutesEventStream final : public EventStream {
         co_return upstream_error(chunk.error().code == Errc::timeout ? 504 : 502, "upstream_stream_failed",
                                  "the encrypted stream from the instance failed: " + chunk.error().message);
       }
-      std::vector<http::SseEvent> outer;
+      std::vector<http::SseEvent>& outer = outer_events_;  // reused: its capacity outlives a read
+      outer.clear();
       if (chunk->empty()) {
         ended_ = true;
         if (auto last = outer_.finish()) outer.push_back(std::move(*last));
@@ -169,7 +170,7 @@ class ChutesEventStream final : public EventStream {
   std::unique_ptr<crypto::mlkem768::DecapsulationKey> key_;  // heap: opener_ holds a reference
   envelope::StreamOpener opener_;
   http::SseParser outer_, inner_;
-  std::vector<http::SseEvent> inner_events_;
+  std::vector<http::SseEvent> outer_events_, inner_events_;
   std::deque<http::SseEvent> ready_;
   bool ended_ = false;
 };

@@ -117,6 +117,9 @@ class ChutesEventStream final : public EventStream {
   boost::asio::awaitable<std::variant<std::optional<http::SseEvent>, ProxyError>> next() override {
     for (;;) {
       if (auto ev = try_next()) co_return std::move(ev);
+      // A failure comes after the events that preceded it in the stream: those were decrypted
+      // and authenticated, and the client is owed them (the error still ends the stream).
+      if (failure_) co_return *failure_;
       if (ended_) {
         if (auto last = inner_.finish()) co_return std::optional<http::SseEvent>(std::move(*last));
         co_return std::optional<http::SseEvent>();
@@ -132,46 +135,55 @@ class ChutesEventStream final : public EventStream {
         ended_ = true;
         if (auto last = outer_.finish()) outer.push_back(std::move(*last));
       } else if (!outer_.feed(*chunk, outer)) {
-        co_return upstream_error(502, "upstream_stream_invalid", "the instance sent an oversized stream event");
+        failure_ = upstream_error(502, "upstream_stream_invalid", "the instance sent an oversized stream event");
+        continue;
       }
-      for (auto& ev : outer) {
-        if (ev.data.empty()) continue;
-        // A plaintext [DONE] is not production framing and proves nothing (a relay could forge
-        // it to cut the answer short): only the [DONE] inside the ciphertext ends a stream.
-        if (ev.data == "[DONE]") continue;
-        auto item = opener_.open_event(ev.data);
-        if (!item) {
-          co_return upstream_error(502, "stream_decryption_failed",
-                                   "failed to decrypt a stream chunk from the instance (" + item.error().message +
-                                       "); the stream was stopped");
-        }
-        switch (item->kind) {
-          case envelope::StreamOpener::Kind::plaintext:
-            if (!inner_.feed(item->text, inner_events_)) {
-              co_return upstream_error(502, "upstream_stream_invalid", "the engine sent an oversized stream event");
-            }
-            for (auto& e : inner_events_) ready_.push_back(std::move(e));
-            inner_events_.clear();
-            break;
-          case envelope::StreamOpener::Kind::usage:
-            // Plaintext billing copies of the usage that the encrypted chunks already carry.
-            break;
-          case envelope::StreamOpener::Kind::error:
-            co_return upstream_error(502, "instance_stream_error", "the instance reported an error: " + item->text);
-          case envelope::StreamOpener::Kind::init:
-            break;
-        }
+      for (const auto& ev : outer) {
+        failure_ = open_outer(ev);
+        if (failure_) break;
       }
     }
   }
 
  private:
+  // Decrypts one event of the instance's stream into ready_; a failure ends the stream.
+  std::optional<ProxyError> open_outer(const http::SseEvent& ev) {
+    if (ev.data.empty()) return std::nullopt;
+    // A plaintext [DONE] is not production framing and proves nothing (a relay could forge
+    // it to cut the answer short): only the [DONE] inside the ciphertext ends a stream.
+    if (ev.data == "[DONE]") return std::nullopt;
+    auto item = opener_.open_event(ev.data);
+    if (!item) {
+      return upstream_error(502, "stream_decryption_failed",
+                            "failed to decrypt a stream chunk from the instance (" + item.error().message +
+                                "); the stream was stopped");
+    }
+    switch (item->kind) {
+      case envelope::StreamOpener::Kind::plaintext:
+        if (!inner_.feed(item->text, inner_events_)) {
+          return upstream_error(502, "upstream_stream_invalid", "the engine sent an oversized stream event");
+        }
+        for (auto& e : inner_events_) ready_.push_back(std::move(e));
+        inner_events_.clear();
+        return std::nullopt;
+      case envelope::StreamOpener::Kind::usage:
+        // Plaintext billing copies of the usage that the encrypted chunks already carry.
+        return std::nullopt;
+      case envelope::StreamOpener::Kind::error:
+        return upstream_error(502, "instance_stream_error", "the instance reported an error: " + item->text);
+      case envelope::StreamOpener::Kind::init:
+        return std::nullopt;
+    }
+    return std::nullopt;
+  }
+
   std::unique_ptr<http::ResponseStream> upstream_;
   std::unique_ptr<crypto::mlkem768::DecapsulationKey> key_;  // heap: opener_ holds a reference
   envelope::StreamOpener opener_;
   http::SseParser outer_, inner_;
   std::vector<http::SseEvent> outer_events_, inner_events_;
   std::deque<http::SseEvent> ready_;
+  std::optional<ProxyError> failure_;  // returned once ready_ has been drained
   bool ended_ = false;
 };
 

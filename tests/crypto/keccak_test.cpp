@@ -127,6 +127,23 @@ TEST(KeccakF1600, Sha3AndShakeMatchOpenSsl) {
   }
 }
 
+// The incremental sponge gives the one-shot output however input and output are split,
+// including splits inside a lane and at block boundaries.
+TEST(KeccakSponge, AnySplitOfInputAndOutputGivesTheSameBytes) {
+  const Bytes m = counting_bytes(700);
+  for (std::size_t rate : {std::size_t{72}, std::size_t{136}, std::size_t{168}}) {
+    const Bytes whole = our_sponge(rate, detail::kShakePad, m, 600);
+    for (std::size_t step : {std::size_t{1}, std::size_t{3}, std::size_t{8}, std::size_t{13}, std::size_t{168}}) {
+      detail::KeccakSponge sponge(rate, detail::kShakePad);
+      for (std::size_t i = 0; i < m.size(); i += step) sponge.absorb(ByteView(m).subspan(i, std::min(step, m.size() - i)));
+      Bytes out(600);
+      for (std::size_t i = 0; i < out.size(); i += step + 2)
+        sponge.squeeze(MutableByteView(out).subspan(i, std::min(step + 2, out.size() - i)));
+      EXPECT_EQ(out, whole) << "rate " << rate << ", step " << step;
+    }
+  }
+}
+
 TEST(KeccakF1600, LongInput) {
   Bytes m(1 << 20);
   std::mt19937 rng(7);

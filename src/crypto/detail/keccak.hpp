@@ -1,7 +1,8 @@
 #pragma once
-// The Keccak sponge behind keccak256(), exposed so that tests can drive the same permutation
-// with the SHA-3 padding and compare it against OpenSSL's SHA3/SHAKE (OpenSSL 3.0 has no
-// Keccak-256, so that comparison is how our permutation is checked independently).
+// The Keccak sponge behind keccak256() and ML-KEM's SHA-3 and SHAKE (crypto/detail/mlkem/
+// symmetric.cpp). Tests drive it with the SHA-3 padding and compare it against OpenSSL's
+// SHA3/SHAKE (OpenSSL 3.0 has no Keccak-256, so that comparison is how our permutation is
+// checked independently).
 
 #include <array>
 #include <cstddef>
@@ -24,9 +25,31 @@ inline constexpr std::uint8_t kKeccakPad = 0x01;  // original Keccak submission 
 inline constexpr std::uint8_t kSha3Pad = 0x06;    // FIPS 202 SHA3-*: suffix 01, then pad10*1
 inline constexpr std::uint8_t kShakePad = 0x1F;   // FIPS 202 SHAKE*: suffix 1111, then pad10*1
 
-// One-shot sponge: absorbs `in` with `rate_bytes` (1..199; e.g. 136 for 256-bit security),
-// pads with `pad`, then squeezes out.size() bytes. The state is wiped before returning, since
-// the input may be secret.
+// An incremental sponge (FIPS 202 section 4): absorb any number of pieces, then squeeze any
+// number of bytes, in as many calls as convenient; the output is the same however the input and
+// output are split. `rate_bytes` is 1..199 (e.g. 136 for 256-bit security), `pad` the first
+// padding byte above. The state is wiped on destruction, since the input may be secret.
+class KeccakSponge {
+ public:
+  KeccakSponge(std::size_t rate_bytes, std::uint8_t pad) noexcept;
+  ~KeccakSponge();
+  KeccakSponge(const KeccakSponge&) = delete;
+  KeccakSponge& operator=(const KeccakSponge&) = delete;
+
+  // Only before the first squeeze.
+  void absorb(ByteView in) noexcept;
+  // The first call pads and closes the input.
+  void squeeze(MutableByteView out) noexcept;
+
+ private:
+  KeccakState state_{};
+  std::size_t rate_;
+  std::size_t pos_ = 0;  // absorbing: bytes of the current block filled; squeezing: bytes taken
+  std::uint8_t pad_;
+  bool squeezing_ = false;
+};
+
+// One-shot sponge: absorbs `in`, pads with `pad`, then squeezes out.size() bytes.
 void keccak_sponge(std::size_t rate_bytes, std::uint8_t pad, ByteView in, MutableByteView out) noexcept;
 
 }  // namespace e2ee::crypto::detail

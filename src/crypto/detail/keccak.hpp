@@ -1,8 +1,9 @@
 #pragma once
-// The Keccak sponge behind keccak256() and ML-KEM's SHA-3 and SHAKE (crypto/detail/mlkem/
-// symmetric.cpp). Tests drive it with the SHA-3 padding and compare it against OpenSSL's
-// SHA3/SHAKE (OpenSSL 3.0 has no Keccak-256, so that comparison is how our permutation is
-// checked independently).
+// The Keccak sponge behind keccak256(), exposed so that tests can drive the same permutation
+// with the SHA-3 padding and compare it against OpenSSL's SHA3/SHAKE (OpenSSL 3.0 has no
+// Keccak-256, so that comparison is how our permutation is checked independently). ML-KEM's
+// SHA-3 and SHAKE stay on OpenSSL (crypto/detail/mlkem/symmetric.cpp), whose assembly
+// permutation is faster than this portable one.
 
 #include <array>
 #include <cstddef>

@@ -131,16 +131,19 @@ class ChutesEventStream final : public EventStream {
       }
       std::vector<http::SseEvent>& outer = outer_events_;  // reused: its capacity outlives a read
       outer.clear();
+      bool oversized = false;
       if (chunk->empty()) {
         ended_ = true;
         if (auto last = outer_.finish()) outer.push_back(std::move(*last));
-      } else if (!outer_.feed(*chunk, outer)) {
-        failure_ = upstream_error(502, "upstream_stream_invalid", "the instance sent an oversized stream event");
-        continue;
+      } else {
+        oversized = !outer_.feed(*chunk, outer);  // the events completed before it are in `outer`
       }
       for (const auto& ev : outer) {
         failure_ = open_outer(ev);
         if (failure_) break;
+      }
+      if (oversized && !failure_) {
+        failure_ = upstream_error(502, "upstream_stream_invalid", "the instance sent an oversized stream event");
       }
     }
   }

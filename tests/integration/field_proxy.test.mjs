@@ -801,6 +801,29 @@ for (const cfg of CONFIGS) {
       assert.equal(fake.reports.length - reportsBefore, 1, 'after the failure the session was renewed');
     });
 
+    test('chat stream, unpaced: the chunks before a tampered one are shown however the reads split them, then the error', async () => {
+      const fake = fakeOf(cfg);
+      const model = newModel(cfg, 'tamper-burst');
+      const tag = tagFor('tamper-burst');
+      // Twice: when the whole burst arrives in one read nothing has reached the client yet, so
+      // the proxy renews the session and asks once more; the fault persists.
+      answerTag(tag, piecesScript(PIECES), 2);
+      const { c } = openai(proxy());
+      await c.chat.completions.create({ model, messages: [{ role: 'user', content: tagFor('warm') }] });
+      fake.setFaults({ tamperChunk: 2 });
+      let text = '';
+      try {
+        const err = await apiError(async () => {
+          const s = await c.chat.completions.create({ model, messages: [{ role: 'user', content: tag }], stream: true });
+          for await (const ch of s) text += ch.choices?.[0]?.delta?.content ?? '';
+        }, undefined, 'tampered unpaced chat stream');
+        assert.match(err.message, /not a valid envelope/, `the error names the cause: ${err.message}`);
+      } finally {
+        fake.clearFaults();
+      }
+      assert.equal(text, PIECES.slice(0, 2).join(''), 'the chunks before the tampered one were shown, nothing after it');
+    });
+
     test('Messages stream: a tampered envelope mid-stream → event: error, never a silent end', async () => {
       const fake = fakeOf(cfg);
       const tag = tagFor('tamper-msg');
@@ -929,7 +952,10 @@ test('dstack (reference coverage): a `reasoning` field the server leaves in plai
   const cfg = CONFIGS.find((c) => c.id === 'dstack ecdsa v2');
   const tag = tagFor('reasoning-plain');
   const secret = `hidden-thought-${tag.slice(-6)}`;
-  answerTag(tag, (rec) => ({ frames: deltaFrames({ model: rec.json.model, deltas: [{ reasoning: secret }, { content: 'visible' }] }) }));
+  // Twice: when nothing has reached the client yet, the proxy renews the session and asks once
+  // more (a stale key looks the same to it), and a server that leaves the field in plaintext
+  // does so again.
+  answerTag(tag, (rec) => ({ frames: deltaFrames({ model: rec.json.model, deltas: [{ reasoning: secret }, { content: 'visible' }] }) }), 2);
   const { c, rec } = openai(fakeProxies.get(cfg.id));
   const err = await apiError(async () => drainChat(await c.chat.completions.create({ model: DSTACK_MODEL, messages: [{ role: 'user', content: tag }], stream: true })), undefined, 'plaintext reasoning');
   assert.match(err.message, /not a valid envelope/, `the cause: ${err.message}`);

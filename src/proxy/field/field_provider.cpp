@@ -147,15 +147,19 @@ class FieldEventStream final : public EventStream {
     const std::string who(provider_name(provider_.flavor().kind()));
     for (;;) {
       if (auto ev = try_next()) co_return std::move(ev);
+      // A failure comes after the events that preceded it in the stream, whatever the reads
+      // that carried them (those were decrypted; the error still ends the stream).
+      if (failure_) co_return *failure_;
       if (ended_) co_return std::optional<http::SseEvent>();
       auto chunk = co_await opened_.response->read_some();
       if (!chunk) co_return transport_error("the stream from " + who + " failed", chunk.error());
       std::vector<http::SseEvent> events;
+      bool oversized = false;
       if (chunk->empty()) {
         ended_ = true;
         if (auto last = parser_.finish()) events.push_back(std::move(*last));
-      } else if (!parser_.feed(*chunk, events)) {
-        co_return upstream_error(502, "upstream_stream_invalid", who + " sent an oversized stream event");
+      } else {
+        oversized = !parser_.feed(*chunk, events);  // the events completed before it are in `events`
       }
       bool restarted = false;
       for (auto& ev : events) {
@@ -181,16 +185,21 @@ class FieldEventStream final : public EventStream {
             restarted = true;
             break;
           }
-          co_return ProxyError{502, "upstream_error", "response_decryption_failed",
-                               "part of " + who + "'s answer is not a valid envelope for this session (" + plain.error().message +
-                                   "); the answer was stopped and the E2EE session renewed",
-                               0};
+          failure_ = ProxyError{502, "upstream_error", "response_decryption_failed",
+                                "part of " + who + "'s answer is not a valid envelope for this session (" +
+                                    plain.error().message + "); the answer was stopped and the E2EE session renewed",
+                                0};
+          break;
         }
-        if (auto error = in_band_error(*plain)) co_return std::move(*error);
+        if (auto error = in_band_error(*plain)) {
+          failure_ = std::move(*error);
+          break;
+        }
         ev.data = std::move(*plain);
         ready_.push_back(std::move(ev));
       }
       if (restarted) continue;
+      if (oversized && !failure_) failure_ = upstream_error(502, "upstream_stream_invalid", who + " sent an oversized stream event");
     }
   }
 
@@ -204,6 +213,7 @@ class FieldEventStream final : public EventStream {
   bool cancelled_ = false;
   http::SseParser parser_;
   std::deque<http::SseEvent> ready_;
+  std::optional<ProxyError> failure_;  // returned once ready_ has been drained
 };
 
 // A non-stream client's answer from a streaming upstream: the decrypted chunks joined.

@@ -1,7 +1,6 @@
 #include "proxy/chutes/chutes_provider.hpp"
 
 #include <boost/json.hpp>
-#include <deque>
 
 #include "api/chat/chat_model.hpp"
 #include "common/encoding.hpp"
@@ -10,6 +9,7 @@
 #include "http/client.hpp"
 #include "protocol/chutes/envelope.hpp"
 #include "proxy/chutes/thinking.hpp"
+#include "proxy/decrypted_events.hpp"
 
 namespace e2ee::proxy::chutes {
 
@@ -107,19 +107,11 @@ class ChutesEventStream final : public EventStream {
 
   void cancel() noexcept override { upstream_->cancel(); }
 
-  std::optional<http::SseEvent> try_next() override {
-    if (ready_.empty()) return std::nullopt;
-    http::SseEvent ev = std::move(ready_.front());
-    ready_.pop_front();
-    return ev;
-  }
+  std::optional<http::SseEvent> try_next() override { return events_.take(); }
 
   boost::asio::awaitable<std::variant<std::optional<http::SseEvent>, ProxyError>> next() override {
     for (;;) {
-      if (auto ev = try_next()) co_return std::move(ev);
-      // A failure comes after the events that preceded it in the stream: those were decrypted
-      // and authenticated, and the client is owed them (the error still ends the stream).
-      if (failure_) co_return *failure_;
+      if (auto settled = events_.settled()) co_return std::move(*settled);
       if (ended_) {
         if (auto last = inner_.finish()) co_return std::optional<http::SseEvent>(std::move(*last));
         co_return std::optional<http::SseEvent>();
@@ -139,45 +131,43 @@ class ChutesEventStream final : public EventStream {
         oversized = !outer_.feed(*chunk, outer);  // the events completed before it are in `outer`
       }
       for (const auto& ev : outer) {
-        failure_ = open_outer(ev);
-        if (failure_) break;
+        if (!events_.failed()) open_outer(ev);
       }
-      if (oversized && !failure_) {
-        failure_ = upstream_error(502, "upstream_stream_invalid", "the instance sent an oversized stream event");
-      }
+      if (oversized) events_.fail(upstream_error(502, "upstream_stream_invalid", "the instance sent an oversized stream event"));
     }
   }
 
  private:
-  // Decrypts one event of the instance's stream into ready_; a failure ends the stream.
-  std::optional<ProxyError> open_outer(const http::SseEvent& ev) {
-    if (ev.data.empty()) return std::nullopt;
+  // Decrypts one event of the instance's stream into events_, or records why the stream ends.
+  void open_outer(const http::SseEvent& ev) {
+    if (ev.data.empty()) return;
     // A plaintext [DONE] is not production framing and proves nothing (a relay could forge
     // it to cut the answer short): only the [DONE] inside the ciphertext ends a stream.
-    if (ev.data == "[DONE]") return std::nullopt;
+    if (ev.data == "[DONE]") return;
     auto item = opener_.open_event(ev.data);
     if (!item) {
-      return upstream_error(502, "stream_decryption_failed",
-                            "failed to decrypt a stream chunk from the instance (" + item.error().message +
-                                "); the stream was stopped");
+      events_.fail(upstream_error(502, "stream_decryption_failed",
+                                  "failed to decrypt a stream chunk from the instance (" + item.error().message +
+                                      "); the stream was stopped"));
+      return;
     }
     switch (item->kind) {
-      case envelope::StreamOpener::Kind::plaintext:
-        if (!inner_.feed(item->text, inner_events_)) {
-          return upstream_error(502, "upstream_stream_invalid", "the engine sent an oversized stream event");
-        }
-        for (auto& e : inner_events_) ready_.push_back(std::move(e));
+      case envelope::StreamOpener::Kind::plaintext: {
+        const bool fits = inner_.feed(item->text, inner_events_);  // events completed before a failure count
+        for (auto& e : inner_events_) events_.push(std::move(e));
         inner_events_.clear();
-        return std::nullopt;
+        if (!fits) events_.fail(upstream_error(502, "upstream_stream_invalid", "the engine sent an oversized stream event"));
+        return;
+      }
       case envelope::StreamOpener::Kind::usage:
         // Plaintext billing copies of the usage that the encrypted chunks already carry.
-        return std::nullopt;
+        return;
       case envelope::StreamOpener::Kind::error:
-        return upstream_error(502, "instance_stream_error", "the instance reported an error: " + item->text);
+        events_.fail(upstream_error(502, "instance_stream_error", "the instance reported an error: " + item->text));
+        return;
       case envelope::StreamOpener::Kind::init:
-        return std::nullopt;
+        return;
     }
-    return std::nullopt;
   }
 
   std::unique_ptr<http::ResponseStream> upstream_;
@@ -185,8 +175,7 @@ class ChutesEventStream final : public EventStream {
   envelope::StreamOpener opener_;
   http::SseParser outer_, inner_;
   std::vector<http::SseEvent> outer_events_, inner_events_;
-  std::deque<http::SseEvent> ready_;
-  std::optional<ProxyError> failure_;  // returned once ready_ has been drained
+  DecryptedEvents events_;
   bool ended_ = false;
 };
 

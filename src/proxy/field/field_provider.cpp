@@ -1,12 +1,12 @@
 #include "proxy/field/field_provider.hpp"
 
 #include <boost/json.hpp>
-#include <deque>
 
 #include "api/chat/chat_model.hpp"
 #include "common/log.hpp"
 #include "common/raw_json.hpp"
 #include "protocol/field/fields.hpp"
+#include "proxy/decrypted_events.hpp"
 #include "proxy/field/aggregate.hpp"
 
 namespace e2ee::proxy::field {
@@ -136,10 +136,8 @@ class FieldEventStream final : public EventStream {
   }
 
   std::optional<http::SseEvent> try_next() override {
-    if (ready_.empty()) return std::nullopt;
-    http::SseEvent ev = std::move(ready_.front());
-    ready_.pop_front();
-    yielded_ = true;
+    auto ev = events_.take();
+    if (ev) yielded_ = true;
     return ev;
   }
 
@@ -147,9 +145,7 @@ class FieldEventStream final : public EventStream {
     const std::string who(provider_name(provider_.flavor().kind()));
     for (;;) {
       if (auto ev = try_next()) co_return std::move(ev);
-      // A failure comes after the events that preceded it in the stream, whatever the reads
-      // that carried them (those were decrypted; the error still ends the stream).
-      if (failure_) co_return *failure_;
+      if (auto settled = events_.settled()) co_return std::move(*settled);  // the failure, if any
       if (ended_) co_return std::optional<http::SseEvent>();
       auto chunk = co_await opened_.response->read_some();
       if (!chunk) co_return transport_error("the stream from " + who + " failed", chunk.error());
@@ -165,7 +161,7 @@ class FieldEventStream final : public EventStream {
       for (auto& ev : events) {
         if (ev.data.empty()) continue;
         if (ev.data == "[DONE]") {
-          ready_.push_back(std::move(ev));
+          events_.push(std::move(ev));
           continue;
         }
         auto plain = protocol::field::decrypt_response(ev.data, opened_.policy, opened_.session->client);
@@ -180,26 +176,26 @@ class FieldEventStream final : public EventStream {
             opened_ = std::get<FieldProvider::Opened>(std::move(reopened));
             if (cancelled_) opened_.response->cancel();
             parser_ = http::SseParser();
-            ready_.clear();
+            events_.clear();
             ended_ = false;
             restarted = true;
             break;
           }
-          failure_ = ProxyError{502, "upstream_error", "response_decryption_failed",
-                                "part of " + who + "'s answer is not a valid envelope for this session (" +
-                                    plain.error().message + "); the answer was stopped and the E2EE session renewed",
-                                0};
+          events_.fail(ProxyError{502, "upstream_error", "response_decryption_failed",
+                                  "part of " + who + "'s answer is not a valid envelope for this session (" +
+                                      plain.error().message + "); the answer was stopped and the E2EE session renewed",
+                                  0});
           break;
         }
         if (auto error = in_band_error(*plain)) {
-          failure_ = std::move(*error);
+          events_.fail(std::move(*error));
           break;
         }
         ev.data = std::move(*plain);
-        ready_.push_back(std::move(ev));
+        events_.push(std::move(ev));
       }
       if (restarted) continue;
-      if (oversized && !failure_) failure_ = upstream_error(502, "upstream_stream_invalid", who + " sent an oversized stream event");
+      if (oversized) events_.fail(upstream_error(502, "upstream_stream_invalid", who + " sent an oversized stream event"));
     }
   }
 
@@ -212,8 +208,7 @@ class FieldEventStream final : public EventStream {
   bool ended_ = false;
   bool cancelled_ = false;
   http::SseParser parser_;
-  std::deque<http::SseEvent> ready_;
-  std::optional<ProxyError> failure_;  // returned once ready_ has been drained
+  DecryptedEvents events_;
 };
 
 // A non-stream client's answer from a streaming upstream: the decrypted chunks joined.

@@ -62,7 +62,11 @@ Result<std::string> force_include_usage(std::string_view body) {
 
 ChutesGateway::ChutesGateway(http::Client& engine, NonceStore& nonces, InstanceIdentity& identity,
                              ChutesGatewayOptions options)
-    : engine_(engine), nonces_(nonces), identity_(identity), options_(std::move(options)) {}
+    : engine_(engine),
+      nonces_(nonces),
+      identity_(identity),
+      options_(std::move(options)),
+      listed_since_(static_cast<std::int64_t>(std::time(nullptr))) {}
 
 boost::asio::awaitable<bool> ChutesGateway::handle(http::Request& request, http::ResponseWriter& writer, int& status) {
   const std::string_view path = request.path;
@@ -80,7 +84,6 @@ boost::asio::awaitable<bool> ChutesGateway::handle(http::Request& request, http:
 
 boost::asio::awaitable<int> ChutesGateway::models(http::ResponseWriter& writer) {
   json::array data;
-  const auto now = static_cast<std::int64_t>(std::time(nullptr));
   auto describe = [&](json::object entry) {
     entry["chute_id"] = options_.chute_id;
     entry["confidential_compute"] = options_.confidential;
@@ -88,7 +91,7 @@ boost::asio::awaitable<int> ChutesGateway::models(http::ResponseWriter& writer) 
   };
   if (!options_.models.empty()) {
     for (const auto& name : options_.models)
-      data.push_back(describe(json::object{{"id", name}, {"object", "model"}, {"created", now}, {"owned_by", "e2ee-gateway"}, {"root", name}}));
+      data.push_back(describe(json::object{{"id", name}, {"object", "model"}, {"created", listed_since_}, {"owned_by", "e2ee-gateway"}, {"root", name}}));
   } else {
     http::ClientRequest req;
     req.method = "GET";

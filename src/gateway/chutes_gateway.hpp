@@ -11,8 +11,8 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -52,9 +52,9 @@ class ChutesGateway {
   NonceStore& nonces_;
   InstanceIdentity& identity_;
   ChutesGatewayOptions options_;
-  std::mutex models_mutex_;
-  std::string models_cache_;
-  std::chrono::steady_clock::time_point models_fetched_{};
+  // "created" of the configured models: fixed at start, so repeated listings are identical
+  // (a client comparing or caching the list sees no change that did not happen).
+  std::int64_t listed_since_;
 };
 
 // The engine paths reachable through E2EE (those Chutes cords expose; chutes-protocol.md §7).

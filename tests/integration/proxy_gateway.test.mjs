@@ -293,6 +293,10 @@ describe('/v1/models pass-through', () => {
       assert.equal(up.length, 1, 'one upstream /v1/models request per client request');
       assert.equal(up[0].headers.authorization, `Bearer ${key}`);
     }
+    // The list is stable: a listing in a later second is the same document (created does not tick).
+    await new Promise((resolve) => setTimeout(resolve, 1050 - (Date.now() % 1000)));
+    const later = await request(`${httpUrl}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
+    assert.deepEqual(later.json(), direct.json());
   });
 });
 

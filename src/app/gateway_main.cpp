@@ -3,7 +3,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <cstdio>
-#include <thread>
 
 #include "app/cli.hpp"
 #include "app/runtime.hpp"
@@ -44,7 +43,7 @@ std::vector<app::OptionSpec> option_specs() {
       {"--tls-self-signed", "", "generate a fresh self-signed certificate on every start", "TLS_SELF_SIGNED", false, ""},
       {"--tls-domain", "NAME", "the name in generated certificates", "TLS_DOMAIN", false, "localhost"},
       {"--state-dir", "DIR", "where a persistent self-signed certificate is kept", "", false, "$XDG_STATE_HOME/e2ee-gateway"},
-      {"--threads", "N", "worker threads", "", false, "number of CPUs"},
+      {"--threads", "N", app::kThreadsHelp, "", false, "1"},
       {"--log-level", "LEVEL", "error, warn, info, debug or trace (no level ever logs prompts, completions or keys)", "", false, "info"},
       {"--log-format", "FORMAT", "text or json", "", false, "text"},
       {"--self-check", "", "verify every cryptographic primitive against published known answers and exit", "", false, ""},
@@ -88,7 +87,7 @@ int main(int argc, char** argv) {
   const std::string confidential = cli.value("--confidential").value_or("false");
   if (confidential != "true" && confidential != "false") return fail("--confidential takes true or false");
   options.confidential = confidential == "true";
-  unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  unsigned threads = app::kDefaultThreads;
   unsigned long backend_timeout_s = 1800;  // long generations (production: 1800 s)
   try {
     if (auto v = cli.value("--nonces-per-discovery")) options.nonces_per_discovery = std::stoul(*v);

@@ -4,7 +4,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <cstdio>
-#include <thread>
 
 #include "app/cli.hpp"
 #include "app/runtime.hpp"
@@ -73,7 +72,7 @@ std::vector<app::OptionSpec> option_specs() {
        "E2EE_CORS_ORIGINS", true, ""},
       {"--tls-domain", "NAME", "the name in generated certificates (plus localhost and 127.0.0.1)", "TLS_DOMAIN", false, "localhost"},
       {"--state-dir", "DIR", "where the persistent self-signed certificate is kept", "", false, "$XDG_STATE_HOME/e2ee-proxy or ~/.local/state/e2ee-proxy"},
-      {"--threads", "N", "worker threads", "", false, "number of CPUs"},
+      {"--threads", "N", app::kThreadsHelp, "", false, "1"},
       {"--upstream-timeout", "SECONDS",
        "how long the provider may stay silent (not one byte, e.g. during a long prefill) before the request fails "
        "with 504 or, mid-stream, an error event",
@@ -188,7 +187,7 @@ int main(int argc, char** argv) {
     listen_urls.push_back(*u);
   }
 
-  unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  unsigned threads = app::kDefaultThreads;
   int gzip_level = 1;
   std::size_t discoveries = 10;
   unsigned long upstream_timeout_s = 300;

@@ -84,7 +84,9 @@ void check_opened(const chutes::OpenedRequest& opened, std::string_view plaintex
   const auto b64 = json_text::unquote(plaintext.substr((*pk)->value_begin, (*pk)->value_end - (*pk)->value_begin));
   FUZZ_CHECK(b64.has_value());
   const auto raw = e2ee::base64_decode(*b64);
-  FUZZ_CHECK(raw && *raw == Bytes(opened.client_key.bytes().begin(), opened.client_key.bytes().end()));
+  FUZZ_CHECK(raw && *raw == Bytes(opened.client_key.begin(), opened.client_key.end()));
+  // open_request only checks the key; building it later (AnswerKey) must not fail.
+  FUZZ_CHECK(e2ee::crypto::mlkem768::EncapsulationKey::parse(opened.client_key).has_value());
 }
 
 void open_raw(std::uint8_t mode, ByteView blob) {
@@ -136,14 +138,15 @@ void request_round_trip(std::string_view json) {
   FUZZ_CHECK_MSG(opened.has_value(), opened.error().message);
   const auto expected = json_text::remove_member(json, chutes::kResponseKeyField);
   FUZZ_CHECK(expected && *expected == opened->json);
-  FUZZ_CHECK(opened->client_key.bytes() == sealed->response_key.encapsulation_key().bytes());
+  FUZZ_CHECK(opened->client_key == sealed->response_key.encapsulation_key().bytes());
   FUZZ_CHECK(opened->stream == is_stream(json));
   e2ee::fuzz::emit_seed(0, e2ee::as_text(sealed->blob));
   const auto pk = e2ee::base64_encode(sealed->response_key.encapsulation_key().bytes());
   if (const auto plain = json_text::set_member(json, chutes::kResponseKeyField, json_text::quote(pk)))
     e2ee::fuzz::emit_seed(2, *plain);
 
-  const auto reply = chutes::seal_response(opened->client_key, e2ee::as_bytes(opened->json));
+  const auto reply = chutes::seal_response(chutes::AnswerKey(opened->client_key, chutes::AnswerKey::Use::body),
+                                           e2ee::as_bytes(opened->json));
   FUZZ_CHECK(reply.has_value());
   const auto answer = chutes::open_response(sealed->response_key, *reply);
   FUZZ_CHECK(answer && *answer == opened->json);

@@ -38,18 +38,24 @@ void finish_public_state(PublicState& pub) {
   hash_h(pub.bytes, pub.h);
 }
 
-Result<std::unique_ptr<PublicState>> parse_public(ByteView encoded) {
+// FIPS 203 section 7.2: the length check, then the modulus check while decoding t_hat.
+Status decode_public(ByteView encoded, PolyVec& t_hat) {
   if (encoded.size() != kEncapsulationKeyBytes)
     return make_error(Errc::invalid_length, "ML-KEM-768 encapsulation key must be 1184 bytes, got " +
                                                 std::to_string(encoded.size()));
-  auto pub = std::make_unique<PublicState>();
-  std::copy(encoded.begin(), encoded.end(), pub->bytes.begin());
   bool reduced = true;
   for (std::size_t i = 0; i < kK; ++i)
     reduced &= byte_decode12_checked(
-        std::span<const std::uint8_t, kPolyBytes12>(pub->bytes.data() + i * kPolyBytes12, kPolyBytes12), pub->t_hat[i]);
+        std::span<const std::uint8_t, kPolyBytes12>(encoded.data() + i * kPolyBytes12, kPolyBytes12), t_hat[i]);
   if (!reduced)
     return make_error(Errc::invalid_key, "ML-KEM-768 encapsulation key fails the modulus check (FIPS 203 section 7.2)");
+  return {};
+}
+
+Result<std::unique_ptr<PublicState>> parse_public(ByteView encoded) {
+  auto pub = std::make_unique<PublicState>();
+  if (auto ok = decode_public(encoded, pub->t_hat); !ok) return std::move(ok).error();
+  std::copy(encoded.begin(), encoded.end(), pub->bytes.begin());
   expand_matrix(rho_of(*pub), pub->a_hat);
   hash_h(pub->bytes, pub->h);
   return pub;
@@ -87,6 +93,11 @@ Result<EncapsulationKey> EncapsulationKey::parse(ByteView encoded) {
   auto pub = parse_public(encoded);
   if (!pub) return std::move(pub).error();
   return Access::make_ek(std::move(*pub));
+}
+
+Status EncapsulationKey::check(ByteView encoded) {
+  PolyVec t_hat;
+  return decode_public(encoded, t_hat);
 }
 
 const std::array<std::uint8_t, kEncapsulationKeyBytes>& EncapsulationKey::bytes() const noexcept {

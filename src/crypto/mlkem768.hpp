@@ -44,6 +44,10 @@ class EncapsulationKey {
  public:
   // FIPS 203 section 7.2: length check and modulus check (every coefficient < q).
   static Result<EncapsulationKey> parse(ByteView encoded);
+  // The same checks without building the key (~1 us, where parse() also expands the matrix,
+  // ~30 us): for a caller that must refuse a bad key now but can build it later. parse() of bytes
+  // that passed cannot fail.
+  static Status check(ByteView encoded);
 
   EncapsulationKey(EncapsulationKey&&) noexcept;
   EncapsulationKey& operator=(EncapsulationKey&&) noexcept;

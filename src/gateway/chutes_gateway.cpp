@@ -1,5 +1,6 @@
 #include "gateway/chutes_gateway.hpp"
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/json.hpp>
 #include <ctime>
 
@@ -15,6 +16,7 @@ namespace e2ee::gateway {
 
 namespace json = boost::json;
 namespace envelope = protocol::chutes;
+using namespace boost::asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -200,7 +202,16 @@ boost::asio::awaitable<int> ChutesGateway::invoke(http::Request& request, http::
   req.headers.set("Accept", opened->stream ? "text/event-stream" : "application/json");
   req.body = std::move(body);
   req.cancel = http::cancel_on_disconnect(writer);  // a gone proxy must stop the engine, even mid-prefill
-  auto upstream = co_await engine_.open(std::move(req));
+
+  // The answer's key (expanding the client's key, encapsulating, HKDF: ~60 us) does not depend on
+  // the answer, so it is made while the engine works: the engine call runs first, up to its first
+  // wait (the request is already written by then), then the key. At concurrency 1 that takes it
+  // off the request's serial path (docs/performance.md, history).
+  const auto use = opened->stream ? envelope::AnswerKey::Use::stream : envelope::AnswerKey::Use::body;
+  auto make_answer_key = [&]() -> boost::asio::awaitable<envelope::AnswerKey> {
+    co_return envelope::AnswerKey(opened->client_key, use);
+  };
+  auto [upstream, answer_key] = co_await (engine_.open(std::move(req)) && make_answer_key());
   if (!upstream) {
     log::warn("engine unreachable", {{"reason", upstream.error().message}});
     co_return co_await reply(502, "engine unreachable: the model server behind this instance is not answering");
@@ -209,7 +220,11 @@ boost::asio::awaitable<int> ChutesGateway::invoke(http::Request& request, http::
   if (engine_status < 200 || engine_status >= 300 || !opened->stream) {
     auto payload = co_await (*upstream)->read_all();
     if (!payload) co_return co_await reply(502, "Instance returned status 502");
-    auto sealed = envelope::seal_response(opened->client_key, as_bytes(*payload), options_.gzip_level);
+    // A stream request the engine refused is answered with a sealed body, which takes a body key.
+    envelope::AnswerKey body_key = answer_key.use() == envelope::AnswerKey::Use::body
+                                       ? std::move(answer_key)
+                                       : envelope::AnswerKey(opened->client_key, envelope::AnswerKey::Use::body);
+    auto sealed = envelope::seal_response(std::move(body_key), as_bytes(*payload), options_.gzip_level);
     if (!sealed) co_return co_await reply(500, "Internal error during E2E invocation");
     if (engine_status >= 200 && engine_status < 300) {
       http::Response r;
@@ -224,7 +239,7 @@ boost::asio::awaitable<int> ChutesGateway::invoke(http::Request& request, http::
   }
 
   // Stream: e2e_init, then one encrypted event per engine line, exactly as production frames it.
-  envelope::StreamSealer sealer(opened->client_key);
+  envelope::StreamSealer sealer(std::move(answer_key));
   http::Headers headers;
   headers.set("Content-Type", "text/event-stream");
   headers.set("Cache-Control", "no-cache");

@@ -100,6 +100,27 @@ TEST(MlKem768, RejectsUnreducedEncapsulationKey) {
   const auto parsed = EncapsulationKey::parse(ek);
   ASSERT_FALSE(parsed);
   EXPECT_EQ(parsed.error().code, Errc::invalid_key);
+  EXPECT_EQ(EncapsulationKey::check(ek).error().code, Errc::invalid_key);
+  // The last coefficient of the last polynomial: check() decodes all three.
+  Bytes last(dk.encapsulation_key().bytes().begin(), dk.encapsulation_key().bytes().end());
+  last[3 * 384 - 1] = 0xff;
+  last[3 * 384 - 2] |= 0xf0;
+  EXPECT_EQ(EncapsulationKey::check(last).error().code, Errc::invalid_key);
+  EXPECT_FALSE(EncapsulationKey::parse(last));
+}
+
+TEST(MlKem768, CheckAcceptsWhatParseAcceptsAndRefusesWrongLengths) {
+  for (int i = 0; i < 20; ++i) {
+    const auto dk = DecapsulationKey::generate();
+    EXPECT_TRUE(EncapsulationKey::check(dk.encapsulation_key().bytes()));
+  }
+  const auto dk = DecapsulationKey::generate();
+  Bytes ek(dk.encapsulation_key().bytes().begin(), dk.encapsulation_key().bytes().end());
+  ek.pop_back();
+  EXPECT_EQ(EncapsulationKey::check(ek).error().code, Errc::invalid_length);
+  ek.resize(kEncapsulationKeyBytes + 1);
+  EXPECT_EQ(EncapsulationKey::check(ek).error().code, Errc::invalid_length);
+  EXPECT_EQ(EncapsulationKey::check(Bytes{}).error().code, Errc::invalid_length);
 }
 
 TEST(MlKem768, ParseRejectsCorruptedHashAndEmbeddedKey) {

@@ -144,6 +144,9 @@ TEST(MlKem768Cctv, ModulusCheckRejectsEveryKey) {
     const auto parsed = EncapsulationKey::parse(*ek);
     ASSERT_FALSE(parsed) << "unreduced key accepted, line " << checked;
     EXPECT_EQ(parsed.error().code, Errc::invalid_key);
+    const auto alone = EncapsulationKey::check(*ek);  // the checks without building the key
+    ASSERT_FALSE(alone) << "unreduced key passed check(), line " << checked;
+    EXPECT_EQ(alone.error().code, Errc::invalid_key);
     ++checked;
   }
   EXPECT_EQ(checked, 780u);

@@ -147,7 +147,7 @@ TEST_F(ChutesEnvelope, RequestRoundTripIsByteFaithful) {
     const auto opened = open_request(instance, sealed->blob);
     ASSERT_TRUE(opened) << opened.error().message;
     EXPECT_TRUE(opened->json == json) << opened->json.substr(0, 200);
-    EXPECT_EQ(opened->client_key.bytes(), sealed->response_key.encapsulation_key().bytes());
+    EXPECT_EQ(opened->client_key, sealed->response_key.encapsulation_key().bytes());
   }
 }
 
@@ -191,7 +191,7 @@ TEST_F(ChutesEnvelope, OpensARequestBuiltByHandFromPrimitives) {
   const auto opened = open_request(instance, hand.blob);
   ASSERT_TRUE(opened) << opened.error().message;
   EXPECT_EQ(opened->json, client_json);
-  EXPECT_EQ(opened->client_key.bytes(), client.encapsulation_key().bytes());
+  EXPECT_EQ(opened->client_key, client.encapsulation_key().bytes());
   EXPECT_TRUE(opened->stream);
   // The pieces sit where the spec says.
   EXPECT_EQ(Bytes(hand.blob.begin() + kCt, hand.blob.begin() + kCt + kNonce), nonce);
@@ -362,7 +362,7 @@ TEST_F(ChutesEnvelope, ResponseKeyMustBePresentAndValid) {
     SCOPED_TRACE(plain.substr(0, 40));
     const auto r = open_plain(instance, plain);
     ASSERT_TRUE(r) << r.error().message;
-    EXPECT_EQ(r->client_key.bytes(), client.encapsulation_key().bytes());
+    EXPECT_EQ(r->client_key, client.encapsulation_key().bytes());
     EXPECT_EQ(r->json, "{}");  // every duplicate removed
   }
 }
@@ -414,7 +414,7 @@ TEST_F(ChutesEnvelope, SealRequestReplacesAClientSuppliedKeyAndRejectsNonObjects
   const auto opened = open_request(instance, sealed->blob);
   ASSERT_TRUE(opened);
   EXPECT_EQ(opened->json, R"({"model":"m"})");
-  EXPECT_EQ(opened->client_key.bytes(), sealed->response_key.encapsulation_key().bytes());
+  EXPECT_EQ(opened->client_key, sealed->response_key.encapsulation_key().bytes());
   for (const char* bad : {"", "[]", "{", "{\"a\":1}x", "null"}) {
     EXPECT_TRUE(fails_with(seal_request(instance.encapsulation_key(), bad), Errc::invalid_argument)) << bad;
   }
@@ -476,11 +476,38 @@ TEST_F(ChutesEnvelope, ClientToInstanceAndBack) {
   ASSERT_TRUE(opened);
   EXPECT_FALSE(opened->stream);
   const std::string answer = R"({"choices":[{"message":{"content":"4"}}]})";
-  const auto response = seal_response(opened->client_key, as_bytes(answer));
+  const auto response = seal_response(AnswerKey(opened->client_key, AnswerKey::Use::body), as_bytes(answer));
   ASSERT_TRUE(response);
   const auto decrypted = open_response(sealed->response_key, *response);
   ASSERT_TRUE(decrypted);
   EXPECT_EQ(*decrypted, answer);
+}
+
+// The gateway makes the answer's key before the answer exists (while the engine works): a key made
+// for a body opens as one, a key made for a stream opens as a stream, and neither serves the other.
+TEST_F(ChutesEnvelope, AnswerKeyMadeAheadServesItsOwnKindOnly) {
+  const auto client = mlkem::DecapsulationKey::generate();
+  const auto& checked = client.encapsulation_key().bytes();
+
+  const std::string answer = R"({"choices":[{"message":{"content":"ahead"}}]})";
+  const auto body = seal_response(AnswerKey(checked, AnswerKey::Use::body), as_bytes(answer));
+  ASSERT_TRUE(body) << body.error().message;
+  const auto opened = open_response(client, *body);
+  ASSERT_TRUE(opened) << opened.error().message;
+  EXPECT_EQ(*opened, answer);
+
+  EXPECT_TRUE(fails_with(seal_response(AnswerKey(checked, AnswerKey::Use::stream), as_bytes(answer)),
+                         Errc::invalid_argument));
+
+  StreamSealer sealer(AnswerKey(checked, AnswerKey::Use::stream));
+  StreamOpener opener(client);
+  const auto init = opener.open_event(sealer.init_event_json());
+  ASSERT_TRUE(init) << init.error().message;
+  EXPECT_EQ(init->kind, StreamOpener::Kind::init);
+  const auto chunk = opener.open_event(sealer.seal_chunk_json(as_bytes(std::string_view("data: {}\n"))));
+  ASSERT_TRUE(chunk) << chunk.error().message;
+  EXPECT_EQ(chunk->kind, StreamOpener::Kind::plaintext);
+  EXPECT_EQ(chunk->text, "data: {}\n");
 }
 
 // ---- stream -------------------------------------------------------------------------------------

@@ -30,18 +30,15 @@ Result<crypto::SecretArray<32>> derive_key(const mlkem::SharedSecret& shared, By
   return crypto::hkdf_sha256_32(shared.span(), ciphertext.first(kSaltBytes), as_bytes(info));
 }
 
-// ct_kem || nonce || AEAD(key, nonce, payload) || tag, key from a fresh encapsulation to `to`.
-Result<Bytes> seal_blob(const mlkem::EncapsulationKey& to, std::string_view info, ByteView payload) {
-  const mlkem::Encapsulation enc = mlkem::encapsulate(to);
-  auto key = derive_key(enc.shared_secret, enc.ciphertext, info);
-  if (!key) return std::move(key).error();
+// ct_kem || nonce || AEAD(key, nonce, payload) || tag, with `key` derived from `ct_kem`.
+Result<Bytes> seal_blob(const mlkem::Ciphertext& ct_kem, const crypto::SecretArray<32>& key, ByteView payload) {
   std::array<std::uint8_t, kNonceBytes> nonce{};
   crypto::random_bytes(nonce);
-  auto sealed = crypto::aead_seal(crypto::Aead::chacha20_poly1305, key->span(), nonce, payload);
+  auto sealed = crypto::aead_seal(crypto::Aead::chacha20_poly1305, key.span(), nonce, payload);
   if (!sealed) return std::move(sealed).error();
   Bytes blob;
-  blob.reserve(enc.ciphertext.size() + nonce.size() + sealed->size());
-  append(blob, enc.ciphertext);
+  blob.reserve(ct_kem.size() + nonce.size() + sealed->size());
+  append(blob, ct_kem);
   append(blob, nonce);
   append(blob, *sealed);
   return blob;
@@ -119,13 +116,20 @@ Result<SealedRequest> seal_request(const mlkem::EncapsulationKey& instance_key, 
 
 Result<SealedRequest> seal_request(const mlkem::EncapsulationKey& instance_key, const json_text::ObjectMembers& request,
                                    mlkem::DecapsulationKey response_key, int gzip_level) {
+  return seal_request(mlkem::encapsulate(instance_key), request, std::move(response_key), gzip_level);
+}
+
+Result<SealedRequest> seal_request(const mlkem::Encapsulation& to_instance, const json_text::ObjectMembers& request,
+                                   mlkem::DecapsulationKey response_key, int gzip_level) {
   const std::string pk = json_text::quote(base64_encode_public(response_key.encapsulation_key().bytes()));
   // Replaces a client-supplied e2e_response_pk rather than sending two.
   auto json = request.with_member(kResponseKeyField, pk);
   if (!json) return std::move(json).error();
   auto compressed = crypto::gzip_compress(as_bytes(*json), gzip_level);
   if (!compressed) return std::move(compressed).error();
-  auto blob = seal_blob(instance_key, kInfoRequest, *compressed);
+  auto key = derive_key(to_instance.shared_secret, to_instance.ciphertext, kInfoRequest);
+  if (!key) return std::move(key).error();
+  auto blob = seal_blob(to_instance.ciphertext, *key, *compressed);
   if (!blob) return std::move(blob).error();
   return SealedRequest{std::move(*blob), std::move(response_key)};
 }
@@ -241,22 +245,43 @@ Result<OpenedRequest> open_request(const mlkem::DecapsulationKey& instance_key, 
     return make_error(Errc::invalid_key, "e2e_response_pk is " + std::to_string(pk_bytes->size()) +
                                              " bytes, expected " + std::to_string(mlkem::kEncapsulationKeyBytes));
   }
-  auto client_key = mlkem::EncapsulationKey::parse(*pk_bytes);
-  if (!client_key) return make_error(Errc::invalid_key, "e2e_response_pk: " + client_key.error().message);
+  // The checks only: building the key (the matrix expansion) is AnswerKey's, later.
+  if (auto checked = mlkem::EncapsulationKey::check(*pk_bytes); !checked)
+    return make_error(Errc::invalid_key, "e2e_response_pk: " + checked.error().message);
 
-  return OpenedRequest{members->without_member(kResponseKeyField), std::move(*client_key), is_stream};
+  OpenedRequest opened{members->without_member(kResponseKeyField), {}, is_stream};
+  std::copy(pk_bytes->begin(), pk_bytes->end(), opened.client_key.begin());
+  return opened;
+}
+
+AnswerKey::AnswerKey(const mlkem::EncapsulationKey& client_key, Use use) : use_(use) {
+  const mlkem::Encapsulation enc = mlkem::encapsulate(client_key);
+  ciphertext_ = enc.ciphertext;
+  key_ = must(derive_key(enc.shared_secret, enc.ciphertext, use == Use::stream ? kInfoStream : kInfoResponse));
+}
+
+AnswerKey::AnswerKey(std::span<const std::uint8_t, mlkem::kEncapsulationKeyBytes> checked_client_key, Use use)
+    : AnswerKey(must(mlkem::EncapsulationKey::parse(checked_client_key)), use) {}
+
+Result<Bytes> seal_response(AnswerKey key, ByteView body, int gzip_level) {
+  if (key.use() != AnswerKey::Use::body)
+    return make_error(Errc::invalid_argument, "seal_response: the answer key was made for a stream");
+  auto compressed = crypto::gzip_compress(body, gzip_level);
+  if (!compressed) return std::move(compressed).error();
+  return seal_blob(key.ciphertext(), key.key(), *compressed);
 }
 
 Result<Bytes> seal_response(const mlkem::EncapsulationKey& client_key, ByteView body, int gzip_level) {
-  auto compressed = crypto::gzip_compress(body, gzip_level);
-  if (!compressed) return std::move(compressed).error();
-  return seal_blob(client_key, kInfoResponse, *compressed);
+  return seal_response(AnswerKey(client_key, AnswerKey::Use::body), body, gzip_level);
 }
 
-StreamSealer::StreamSealer(const mlkem::EncapsulationKey& client_key) {
-  const mlkem::Encapsulation enc = mlkem::encapsulate(client_key);
-  key_ = must(derive_key(enc.shared_secret, enc.ciphertext, kInfoStream));
-  init_json_ = string_event(kInitField, enc.ciphertext);
+StreamSealer::StreamSealer(const mlkem::EncapsulationKey& client_key)
+    : StreamSealer(AnswerKey(client_key, AnswerKey::Use::stream)) {}
+
+StreamSealer::StreamSealer(AnswerKey key) {
+  if (key.use() != AnswerKey::Use::stream) std::abort();
+  key_ = key.key();
+  init_json_ = string_event(kInitField, key.ciphertext());
 }
 
 std::string StreamSealer::seal_chunk_json(ByteView chunk) {

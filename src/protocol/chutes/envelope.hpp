@@ -9,8 +9,11 @@
 //   stream      = data: {"e2e_init":"<b64 ct_kem>"}  then  data: {"e2e":"<b64 nonce||ct||tag>"} per
 //                 chunk of the engine's raw bytes (not compressed), plus plaintext {"usage":…} events
 
+#include <array>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -44,6 +47,11 @@ Result<SealedRequest> seal_request(const crypto::mlkem768::EncapsulationKey& ins
 // then is not scanned again, with a fresh response key the caller made ahead of time (it must
 // never have been used, and is used for this request only).
 Result<SealedRequest> seal_request(const crypto::mlkem768::EncapsulationKey& instance_key,
+                                   const json_text::ObjectMembers& request,
+                                   crypto::mlkem768::DecapsulationKey response_key, int gzip_level = 1);
+// The same with the encapsulation to the instance key made ahead of time too. It must be fresh,
+// made to this request's instance key, and used for this request only.
+Result<SealedRequest> seal_request(const crypto::mlkem768::Encapsulation& to_instance,
                                    const json_text::ObjectMembers& request,
                                    crypto::mlkem768::DecapsulationKey response_key, int gzip_level = 1);
 
@@ -86,7 +94,9 @@ class StreamOpener {
 
 struct OpenedRequest {
   std::string json;  // the client's JSON with e2e_response_pk removed, other bytes unchanged
-  crypto::mlkem768::EncapsulationKey client_key;
+  // e2e_response_pk, which passed FIPS 203's length and modulus checks. Not yet expanded into a
+  // key: AnswerKey does that, so it can overlap the engine's work.
+  std::array<std::uint8_t, crypto::mlkem768::kEncapsulationKeyBytes> client_key{};
   bool stream = false;  // the body's "stream" member is true
 };
 
@@ -100,13 +110,39 @@ struct OpenedRequest {
 Result<OpenedRequest> open_request(const crypto::mlkem768::DecapsulationKey& instance_key, ByteView blob,
                                    std::size_t max_plaintext = kDefaultMaxPlaintext);
 
-// Seals a complete response body to the client key: gzip, encapsulate, HKDF("e2e-resp-v1"), encrypt.
+// The key of one answer: a fresh encapsulation to the client's key and the AEAD key derived from
+// it, HKDF("e2e-resp-v1") for a response body or HKDF("e2e-stream-v1") for a stream. It does not
+// depend on the answer, so the gateway makes it while the engine works. Used once: the sealers
+// below take it by value.
+class AnswerKey {
+ public:
+  enum class Use { body, stream };
+  AnswerKey(const crypto::mlkem768::EncapsulationKey& client_key, Use use);
+  // From OpenedRequest::client_key (checked bytes): builds the key, then as above.
+  AnswerKey(std::span<const std::uint8_t, crypto::mlkem768::kEncapsulationKeyBytes> checked_client_key, Use use);
+
+  Use use() const noexcept { return use_; }
+  const crypto::mlkem768::Ciphertext& ciphertext() const noexcept { return ciphertext_; }
+  const crypto::SecretArray<32>& key() const noexcept { return key_; }
+
+ private:
+  crypto::mlkem768::Ciphertext ciphertext_{};
+  crypto::SecretArray<32> key_;
+  Use use_;
+};
+
+// Seals a complete response body: gzip, then ChaCha20-Poly1305 under the answer key, after its
+// KEM ciphertext. Errors: Errc::invalid_argument for a key made for a stream.
+Result<Bytes> seal_response(AnswerKey key, ByteView body, int gzip_level = 1);
+// The same with a fresh answer key for `client_key`.
 Result<Bytes> seal_response(const crypto::mlkem768::EncapsulationKey& client_key, ByteView body, int gzip_level = 1);
 
 // Encrypts a stream chunk by chunk. init_event() must come first.
 class StreamSealer {
  public:
   explicit StreamSealer(const crypto::mlkem768::EncapsulationKey& client_key);
+  // `key` must be made for a stream (AnswerKey::Use::stream); aborts otherwise (a programming error).
+  explicit StreamSealer(AnswerKey key);
   // {"e2e_init":"<b64 ciphertext>"}
   const std::string& init_event_json() const noexcept { return init_json_; }
   // {"e2e":"<b64 nonce||ct||tag>"} for one chunk of raw engine bytes.

@@ -256,7 +256,8 @@ ProxyError map_invoke_error(int status, std::string_view body, const crypto::mlk
   }
 }
 
-// Response keys made ahead: enough for the requests two threads start between two idle moments.
+// Response keys and encapsulations made ahead: enough for the requests a few threads start
+// between two idle moments.
 constexpr std::size_t kResponseKeysAhead = 4;
 
 ChutesProvider::ChutesProvider(boost::asio::any_io_executor executor, http::Client& client, ChutesOptions options)
@@ -266,7 +267,8 @@ ChutesProvider::ChutesProvider(boost::asio::any_io_executor executor, http::Clie
       catalog_(executor, client, CatalogOptions{options_.models_upstream, std::chrono::seconds(300), options_.allow_non_confidential}),
       pools_(executor, client, PoolOptions{options_.api_upstream, std::chrono::seconds(5), std::chrono::seconds(55),
                                            options_.discoveries_per_minute, 0.3}),
-      response_keys_(executor, kResponseKeysAhead) {}
+      response_keys_(executor, kResponseKeysAhead),
+      encapsulations_(executor, kResponseKeysAhead) {}
 
 ChutesProvider::~ChutesProvider() = default;
 
@@ -315,7 +317,8 @@ boost::asio::awaitable<std::variant<CallResult, ProxyError>> ChutesProvider::cal
     if (auto* err = std::get_if<ProxyError>(&leased)) co_return std::move(*err);
     Lease lease = std::get<Lease>(std::move(leased));
 
-    auto sealed = envelope::seal_request(*lease.key, *members, response_keys_.take(), options_.gzip_level);
+    auto sealed = envelope::seal_request(encapsulations_.take(lease.key), *members, response_keys_.take(),
+                                         options_.gzip_level);
     if (!sealed) co_return ProxyError{500, "proxy_error", "encryption_failed", "encryption failed: " + sealed.error().message, 0};
 
     http::ClientRequest req;

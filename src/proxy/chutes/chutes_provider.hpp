@@ -49,6 +49,7 @@ class ChutesProvider final : public Provider {
   ModelCatalog catalog_;
   NoncePools pools_;
   ResponseKeyPool response_keys_;
+  InstanceEncapsulations encapsulations_;
 };
 
 }  // namespace e2ee::proxy::chutes

@@ -1,6 +1,9 @@
 #include "proxy/chutes/response_keys.hpp"
 
 #include <boost/asio/post.hpp>
+#include <algorithm>
+#include <iterator>
+#include <optional>
 #include <utility>
 
 namespace e2ee::proxy::chutes {
@@ -41,6 +44,57 @@ void ResponseKeyPool::refill(const std::shared_ptr<Shared>& shared) {
   mlkem::DecapsulationKey key = mlkem::DecapsulationKey::generate();  // outside the lock
   std::lock_guard lock(shared->mutex);
   if (shared->keys.size() < shared->capacity) shared->keys.push_back(std::move(key));
+}
+
+InstanceEncapsulations::InstanceEncapsulations(boost::asio::any_io_executor executor, std::size_t per_key)
+    : executor_(std::move(executor)), shared_(std::make_shared<Shared>()) {
+  shared_->per_key = per_key;
+}
+
+InstanceEncapsulations::Prepared* InstanceEncapsulations::Shared::find(const Key& key) {
+  for (auto& p : keys)
+    if (p.key == key) return &p;
+  return nullptr;
+}
+
+mlkem::Encapsulation InstanceEncapsulations::take(const Key& key) {
+  std::optional<mlkem::Encapsulation> made_ahead;
+  {
+    std::lock_guard lock(shared_->mutex);
+    auto it = std::find_if(shared_->keys.begin(), shared_->keys.end(), [&](const Prepared& p) { return p.key == key; });
+    if (it == shared_->keys.end()) {
+      shared_->keys.push_front(Prepared{key, {}});
+      if (shared_->keys.size() > kMaxKeys) shared_->keys.pop_back();  // the least recently used
+    } else {
+      if (!it->ready.empty()) {
+        made_ahead.emplace(std::move(it->ready.front()));
+        it->ready.pop_front();
+      }
+      if (it != shared_->keys.begin()) std::rotate(shared_->keys.begin(), it, std::next(it));
+    }
+  }
+  boost::asio::post(executor_, [s = shared_, key] { refill(s, key); });
+  if (made_ahead) return std::move(*made_ahead);
+  return mlkem::encapsulate(*key);
+}
+
+std::size_t InstanceEncapsulations::ready(const Key& key) const {
+  std::lock_guard lock(shared_->mutex);
+  for (const auto& p : shared_->keys)
+    if (p.key == key) return p.ready.size();
+  return 0;
+}
+
+void InstanceEncapsulations::refill(const std::shared_ptr<Shared>& shared, const Key& key) {
+  {
+    std::lock_guard lock(shared->mutex);
+    const Prepared* p = shared->find(key);
+    if (p == nullptr || p->ready.size() >= shared->per_key) return;  // evicted, or full
+  }
+  mlkem::Encapsulation enc = mlkem::encapsulate(*key);  // outside the lock
+  std::lock_guard lock(shared->mutex);
+  if (Prepared* p = shared->find(key); p != nullptr && p->ready.size() < shared->per_key)
+    p->ready.push_back(std::move(enc));
 }
 
 }  // namespace e2ee::proxy::chutes

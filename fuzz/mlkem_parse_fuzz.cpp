@@ -5,8 +5,8 @@
 // Input: mode byte % 3, then
 //   0  raw bytes, tried as a decapsulation key, an encapsulation key and a ciphertext (to a
 //      fixed key): each accepted exactly when an independent check says it is valid — length;
-//      for keys the FIPS 203 modulus check (every 12-bit coefficient < q), for decapsulation keys
-//      also H(ek) — and an accepted key keeps its bytes;
+//      for keys the FIPS 203 modulus check (every 12-bit coefficient < q; EncapsulationKey::check
+//      alone must agree), for decapsulation keys also H(ek) — and an accepted key keeps its bytes;
 //   1  a 64-byte seed, then edits (offset lo, offset hi, byte)…: the key pair from the seed must
 //      round-trip (expanded form parses back, encapsulate/decapsulate agree, a ciphertext with
 //      one byte changed gives a different secret); then the expanded form with the edits
@@ -97,6 +97,7 @@ void judge(ByteView bytes) {
 
   const auto ek = mlkem::EncapsulationKey::parse(bytes);
   FUZZ_CHECK(ek.has_value() == modulus_ok(bytes));
+  FUZZ_CHECK(mlkem::EncapsulationKey::check(bytes).has_value() == modulus_ok(bytes));  // the same checks, alone
   if (ek) FUZZ_CHECK(std::equal(ek->bytes().begin(), ek->bytes().end(), bytes.begin(), bytes.end()));
 
   const auto secret = mlkem::decapsulate(fixed_key(), bytes);

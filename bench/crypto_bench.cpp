@@ -302,6 +302,15 @@ struct InstanceReply {
   Bytes sealed;
 };
 
+// Either end's opening of a sealed body: decapsulate, HKDF, AEAD open, gunzip.
+Bytes open_sealed(benchmark::State& state, const mlkem::DecapsulationKey& dk, const mlkem::Ciphertext& kem_ct,
+                  std::string_view info, const Bytes& nonce, const Bytes& sealed) {
+  auto ss = must(mlkem::decapsulate(dk, kem_ct), state, "decaps");
+  auto key = must(hkdf_sha256_32(ss.span(), ByteView(kem_ct).first(16), as_bytes(info)), state, "hkdf");
+  Bytes gz = must(aead_open(Aead::chacha20_poly1305, key.span(), nonce, sealed), state, "open");
+  return must(gzip_decompress(gz, 1 << 20), state, "gunzip");
+}
+
 // Proxy: fresh response key pair, encapsulation to the instance key, HKDF, gzip and seal of the
 // JSON carrying the response key (base64, as e2e_response_pk).
 ClientRequest client_seal(benchmark::State& state, const ChutesFixture& f) {
@@ -321,10 +330,7 @@ ClientRequest client_seal(benchmark::State& state, const ChutesFixture& f) {
 // Instance: decapsulate, HKDF, open, gunzip; then encapsulate back to the client's response key,
 // HKDF, and gzip and seal the engine's answer.
 InstanceReply instance_open_and_reply(benchmark::State& state, const ChutesFixture& f, const ClientRequest& req) {
-  auto ss = must(mlkem::decapsulate(f.instance, req.kem_ct), state, "decaps");
-  auto key = must(hkdf_sha256_32(ss.span(), ByteView(req.kem_ct).first(16), as_bytes(kInfoReq)), state, "hkdf");
-  Bytes gz = must(aead_open(Aead::chacha20_poly1305, key.span(), req.nonce, req.sealed), state, "open");
-  Bytes json = must(gzip_decompress(gz, 1 << 20), state, "gunzip");
+  Bytes json = open_sealed(state, f.instance, req.kem_ct, kInfoReq, req.nonce, req.sealed);
   benchmark::DoNotOptimize(json);
   // The key arrives as bytes inside the JSON; finding and base64-decoding it is JSON work, left out.
   auto client_ek = must(mlkem::EncapsulationKey::parse(req.response_key.encapsulation_key().bytes()), state, "parse");
@@ -339,10 +345,7 @@ InstanceReply instance_open_and_reply(benchmark::State& state, const ChutesFixtu
 
 // Proxy: recover the response key from the instance's ciphertext, open and gunzip the answer.
 void client_open_reply(benchmark::State& state, const ClientRequest& req, const InstanceReply& reply) {
-  auto ss = must(mlkem::decapsulate(req.response_key, reply.kem_ct), state, "decaps");
-  auto key = must(hkdf_sha256_32(ss.span(), ByteView(reply.kem_ct).first(16), as_bytes(kInfoResp)), state, "hkdf");
-  Bytes gz = must(aead_open(Aead::chacha20_poly1305, key.span(), reply.nonce, reply.sealed), state, "open");
-  Bytes answer = must(gzip_decompress(gz, 1 << 20), state, "gunzip");
+  Bytes answer = open_sealed(state, req.response_key, reply.kem_ct, kInfoResp, reply.nonce, reply.sealed);
   benchmark::DoNotOptimize(answer);
 }
 

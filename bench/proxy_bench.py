@@ -362,7 +362,9 @@ def crypto_composite_us(build_dir, quick):
         if reps > 1 and b.get("aggregate_name") != "median":
             continue
         scale = {"ns": 1e-3, "us": 1.0, "ms": 1e3}[b["time_unit"]]
-        found[b.get("run_name", b["name"])] = b["real_time"] * scale
+        # CPU time, as the bound defines it (crypto CPU seconds per request): on a shared
+        # VM the wall time also holds whatever the host took (steal), which is not our cost.
+        found[b.get("run_name", b["name"])] = b["cpu_time"] * scale
     return found
 
 
@@ -661,7 +663,7 @@ def report(b, a):
     if crypto:
         bound = 1 / (1 / ngx + crypto * 1e-6 / cores)
         t.append(("c=64 1 KB non-stream ≥ 0.7 × bound",
-                  f"ours {ours:,.0f} req/s; nginx pair {ngx:,.0f}; crypto {crypto:.0f} µs/request on {cores} cores → bound "
+                  f"ours {ours:,.0f} req/s; nginx pair {ngx:,.0f}; crypto {crypto:.0f} µs CPU/request on {cores} cores → bound "
                   f"{bound:,.0f}; ours/bound {ours / bound:.2f}, ours/nginx {ours / ngx:.2f}", ours >= 0.7 * bound))
     c1 = ns["1k/1"]
     added = (c1["chutes"]["latency"]["p50_us"] - c1["direct"]["latency"]["p50_us"]) / 1000

@@ -47,8 +47,8 @@ void tune_allocator();
 // The default of --threads. One thread runs every request without handing handlers between
 // threads: measured on two cores beside their client and engine (docs/performance.md), it gave
 // 30 % more stream chunks per second, 15 % less CPU per request and a lower p50 at concurrency 1,
-// the same 1 KB throughput at concurrency 64, and ~8 % less at 256 or with 450 KB requests in
-// parallel, which is what more threads are for.
+// against 5-8 % fewer 1 KB requests per second at concurrency 64 and 256 and with 450 KB requests
+// in parallel, which is what more threads are for.
 inline constexpr unsigned kDefaultThreads = 1;
 inline constexpr const char* kThreadsHelp =
     "event-loop threads; more pay off only when one core is saturated (many large requests at once)";

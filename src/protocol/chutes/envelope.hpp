@@ -118,7 +118,8 @@ class AnswerKey {
  public:
   enum class Use { body, stream };
   AnswerKey(const crypto::mlkem768::EncapsulationKey& client_key, Use use);
-  // From OpenedRequest::client_key (checked bytes): builds the key, then as above.
+  // From OpenedRequest::client_key: builds the key, then as above. The bytes must have passed
+  // EncapsulationKey::check (open_request's have); it aborts on bytes that fail it.
   AnswerKey(std::span<const std::uint8_t, crypto::mlkem768::kEncapsulationKeyBytes> checked_client_key, Use use);
 
   Use use() const noexcept { return use_; }

@@ -256,9 +256,9 @@ ProxyError map_invoke_error(int status, std::string_view body, const crypto::mlk
   }
 }
 
-// Response keys and encapsulations made ahead: enough for the requests a few threads start
-// between two idle moments.
-constexpr std::size_t kResponseKeysAhead = 4;
+// Response keys, and encapsulations per instance key, made ahead: enough for the requests a few
+// threads start between two idle moments.
+constexpr std::size_t kMadeAhead = 4;
 
 ChutesProvider::ChutesProvider(boost::asio::any_io_executor executor, http::Client& client, ChutesOptions options)
     : executor_(executor),
@@ -267,8 +267,8 @@ ChutesProvider::ChutesProvider(boost::asio::any_io_executor executor, http::Clie
       catalog_(executor, client, CatalogOptions{options_.models_upstream, std::chrono::seconds(300), options_.allow_non_confidential}),
       pools_(executor, client, PoolOptions{options_.api_upstream, std::chrono::seconds(5), std::chrono::seconds(55),
                                            options_.discoveries_per_minute, 0.3}),
-      response_keys_(executor, kResponseKeysAhead),
-      encapsulations_(executor, kResponseKeysAhead) {}
+      response_keys_(executor, kMadeAhead),
+      encapsulations_(executor, kMadeAhead) {}
 
 ChutesProvider::~ChutesProvider() = default;
 

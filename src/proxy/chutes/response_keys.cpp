@@ -51,17 +51,15 @@ InstanceEncapsulations::InstanceEncapsulations(boost::asio::any_io_executor exec
   shared_->per_key = per_key;
 }
 
-InstanceEncapsulations::Prepared* InstanceEncapsulations::Shared::find(const Key& key) {
-  for (auto& p : keys)
-    if (p.key == key) return &p;
-  return nullptr;
+std::deque<InstanceEncapsulations::Prepared>::iterator InstanceEncapsulations::Shared::find(const Key& key) {
+  return std::find_if(keys.begin(), keys.end(), [&](const Prepared& p) { return p.key == key; });
 }
 
 mlkem::Encapsulation InstanceEncapsulations::take(const Key& key) {
   std::optional<mlkem::Encapsulation> made_ahead;
   {
     std::lock_guard lock(shared_->mutex);
-    auto it = std::find_if(shared_->keys.begin(), shared_->keys.end(), [&](const Prepared& p) { return p.key == key; });
+    auto it = shared_->find(key);
     if (it == shared_->keys.end()) {
       shared_->keys.push_front(Prepared{key, {}});
       if (shared_->keys.size() > kMaxKeys) shared_->keys.pop_back();  // the least recently used
@@ -70,7 +68,7 @@ mlkem::Encapsulation InstanceEncapsulations::take(const Key& key) {
         made_ahead.emplace(std::move(it->ready.front()));
         it->ready.pop_front();
       }
-      if (it != shared_->keys.begin()) std::rotate(shared_->keys.begin(), it, std::next(it));
+      std::rotate(shared_->keys.begin(), it, std::next(it));  // to the front: used last
     }
   }
   boost::asio::post(executor_, [s = shared_, key] { refill(s, key); });
@@ -80,21 +78,20 @@ mlkem::Encapsulation InstanceEncapsulations::take(const Key& key) {
 
 std::size_t InstanceEncapsulations::ready(const Key& key) const {
   std::lock_guard lock(shared_->mutex);
-  for (const auto& p : shared_->keys)
-    if (p.key == key) return p.ready.size();
-  return 0;
+  const auto it = shared_->find(key);
+  return it == shared_->keys.end() ? 0 : it->ready.size();
 }
 
 void InstanceEncapsulations::refill(const std::shared_ptr<Shared>& shared, const Key& key) {
   {
     std::lock_guard lock(shared->mutex);
-    const Prepared* p = shared->find(key);
-    if (p == nullptr || p->ready.size() >= shared->per_key) return;  // evicted, or full
+    const auto it = shared->find(key);
+    if (it == shared->keys.end() || it->ready.size() >= shared->per_key) return;  // dropped, or full
   }
   mlkem::Encapsulation enc = mlkem::encapsulate(*key);  // outside the lock
   std::lock_guard lock(shared->mutex);
-  if (Prepared* p = shared->find(key); p != nullptr && p->ready.size() < shared->per_key)
-    p->ready.push_back(std::move(enc));
+  if (auto it = shared->find(key); it != shared->keys.end() && it->ready.size() < shared->per_key)
+    it->ready.push_back(std::move(enc));
 }
 
 }  // namespace e2ee::proxy::chutes

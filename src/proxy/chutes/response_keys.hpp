@@ -1,5 +1,7 @@
 #pragma once
-// Per-request ML-KEM work done ahead of need. Fresh ML-KEM-768 response keys, generated ahead of need. Every Chutes request carries a new key
+// Per-request ML-KEM work done ahead of need: response keys and encapsulations to instance keys.
+//
+// Fresh ML-KEM-768 response keys, generated ahead of need. Every Chutes request carries a new key
 // pair for its answer (chutes-protocol.md section 5); generating it is ~100 us of the request's
 // serial path (FIPS 203 KeyGen: the matrix expansion and three NTTs). The pool hands out a key
 // made earlier and has its replacement made right away on the executor, which at low load runs
@@ -70,7 +72,7 @@ class InstanceEncapsulations {
     mutable std::mutex mutex;
     std::deque<Prepared> keys;  // most recently used first
     std::size_t per_key;
-    Prepared* find(const Key& key);
+    std::deque<Prepared>::iterator find(const Key& key);  // keys.end() when not kept
   };
   static void refill(const std::shared_ptr<Shared>& shared, const Key& key);
 

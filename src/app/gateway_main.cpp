@@ -175,6 +175,7 @@ int main(int argc, char** argv) {
   gateway::GatewayService service(chutes_service, field_service);
 
   http::ServerLimits limits;
+  limits.one_thread = threads == 1;
   // The server's own errors in the Chutes API's shape, like every other gateway error.
   limits.error_responder = [](int status, std::string_view message, const http::Request*) {
     http::Response r;

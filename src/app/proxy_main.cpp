@@ -246,6 +246,7 @@ int main(int argc, char** argv) {
   proxy::ProxyService service(*provider, proxy_options);
 
   http::ServerLimits limits;
+  limits.one_thread = threads == 1;
   // The server's own errors (body too large, malformed request) in the dialect the path implies.
   limits.error_responder = [](int status, std::string_view message, const http::Request* head) {
     const bool anthropic = head != nullptr && head->path.rfind("/v1/messages", 0) == 0;

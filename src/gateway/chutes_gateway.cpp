@@ -131,8 +131,9 @@ boost::asio::awaitable<int> ChutesGateway::instances(const http::Request& reques
   auto stored = co_await nonces_.put(nonces, bound, options_.nonce_ttl + options_.nonce_grace);
   if (!stored) {
     const bool full = stored.error().code == Errc::limit_exceeded;
-    co_await writer.send(detail(full ? 429 : 503, full ? "Too many outstanding nonces, try again later"
-                                                       : "Nonce store unavailable"));
+    auto refusal =
+        detail(full ? 429 : 503, full ? "Too many outstanding nonces, try again later" : "Nonce store unavailable");
+    co_await writer.send(std::move(refusal));
     co_return full ? 429 : 503;
   }
   json::array list;
@@ -180,8 +181,9 @@ boost::asio::awaitable<int> ChutesGateway::invoke(http::Request& request, http::
   if (!opened) {
     // Deliberately vague towards the network; the log keeps the kind for the operator.
     log::info("invoke: request did not open", {{"reason", to_string(opened.error().code)}});
-    co_return co_await reply(400, opened.error().code == Errc::limit_exceeded ? "E2E request too large"
-                                                                               : "E2E decryption failed");
+    const char* const reason =
+        opened.error().code == Errc::limit_exceeded ? "E2E request too large" : "E2E decryption failed";
+    co_return co_await reply(400, reason);
   }
   const bool header_stream = http::iequals(request.headers.get("X-E2E-Stream").value_or("false"), "true");
   if (header_stream != opened->stream)

@@ -125,9 +125,10 @@ Request request_from(const bhttp::request<bhttp::string_body>& message) {
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
-// Shared server state. Connections run on their own strands; this is what they share, guarded by
-// `mutex`. Acceptors and shutdown waiting run on `strand`. (A named namespace: Server::Impl
-// derives from it, and a base in an anonymous namespace would give Impl internal linkage.)
+// Shared server state. Connections run on their own strands (on the plain executor when the
+// context has one thread); this is what they share, guarded by `mutex`. Acceptors and shutdown
+// waiting run on `strand`. (A named namespace: Server::Impl derives from it, and a base in an
+// anonymous namespace would give Impl internal linkage.)
 
 namespace server_detail {
 
@@ -301,7 +302,8 @@ class Writer final : public ResponseWriter {
     append_connection(head);
     state_ = State::complete;
     const bool send_body = body && !head_request_ && !response.body.empty();
-    co_return co_await write_buffers(head, send_body ? std::string_view(response.body) : std::string_view());
+    const std::string_view sent_body = send_body ? std::string_view(response.body) : std::string_view();
+    co_return co_await write_buffers(head, sent_body);
   }
 
   net::awaitable<Status> start_stream(int status, Headers headers) override {
@@ -388,7 +390,8 @@ class Writer final : public ResponseWriter {
 };
 
 // One accepted connection: its stream, read buffer and the coroutine that serves it, top to
-// bottom. Runs on its own strand; only Impl::Closer reaches in from outside, via that strand.
+// bottom. Runs on its own strand (or the one-thread executor); only Impl::Closer reaches in from
+// outside, via that executor.
 template <class Stream>
 class Connection : public std::enable_shared_from_this<Connection<Stream>> {
  public:
@@ -569,7 +572,8 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
       co_return Outcome::close_now;  // timeout, end of input, reset: nobody to answer
     }
     Writer<Stream> writer(*this, false, 11, false);
-    auto sent = co_await writer.send(impl_->error_response(status, message, head ? &*head : nullptr));
+    const Request* const parsed_head = head ? &*head : nullptr;
+    auto sent = co_await writer.send(impl_->error_response(status, message, parsed_head));
     co_return sent ? Outcome::close_after_response : Outcome::close_now;
   }
 
@@ -595,12 +599,12 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
   friend class Writer<Stream>;
 
   std::shared_ptr<ServerImpl> impl_;
-  const net::any_io_executor executor_;  // this connection's strand; also what closers post to
+  const net::any_io_executor executor_;  // this connection's strand (or the one-thread executor); closers post here
   Stream stream_;
   beast::flat_buffer buffer_;
   std::string remote_;
   std::uint64_t id_ = 0;
-  bool idle_ = false;  // on this connection's strand only
+  bool idle_ = false;  // on this connection's executor only
 };
 
 template <class Stream>
@@ -631,8 +635,10 @@ net::awaitable<Status> Writer<Stream>::write_buffers(std::string_view first, std
 net::awaitable<void> accept_loop(std::shared_ptr<ServerImpl> impl, std::shared_ptr<tcp::acceptor> acceptor,
                                  std::shared_ptr<const TlsServerContext> tls) {
   for (;;) {
-    auto [ec, socket] =
-        co_await acceptor->async_accept(net::any_io_executor(net::make_strand(impl->executor)), kUseTuple);
+    // Chosen outside the co_await: a ?: inside its operand corrupts the heap under GCC 12.
+    net::any_io_executor connection_executor = impl->executor;
+    if (!impl->limits.one_thread) connection_executor = net::make_strand(impl->executor);
+    auto [ec, socket] = co_await acceptor->async_accept(connection_executor, kUseTuple);
     if (ec) {
       if (!acceptor->is_open() || impl->stopping) co_return;
       // Out of descriptors and the like: pause instead of spinning on an error that repeats.

@@ -39,6 +39,10 @@ struct ServerLimits {
   std::size_t max_connections = 4096;
   // Empty: {"error":{"message":…,"type":"invalid_request_error"|"server_error"}} as JSON.
   ErrorResponder error_responder;
+  // The executor's context runs on one thread. Connections then run on that executor directly:
+  // a strand per connection would only add a queue, a lock and executor copies to every
+  // resumption, which cost ~5 % of each process's CPU per request (docs/performance.md).
+  bool one_thread = false;
 };
 
 struct Listener {

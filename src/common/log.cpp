@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <mutex>
 
@@ -53,17 +54,40 @@ bool needs_quotes(std::string_view s) {
   return false;
 }
 
+// "YYYY-MM-DDTHH:MM:SS.mmmZ". The part up to the seconds is formatted once per second and
+// thread: gmtime_r and snprintf on every line were a quarter of the cost of an access-log line
+// (~0.6 % of the proxy's CPU per request at concurrency 64).
 std::string timestamp() {
   using namespace std::chrono;
+  struct Cache {
+    std::time_t second = -1;
+    char text[32] = {};  // "YYYY-MM-DDTHH:MM:SS"
+    int length = 0;
+  };
+  thread_local Cache cache;
   const auto now = system_clock::now();
   const std::time_t t = system_clock::to_time_t(now);
-  const auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[96];  // generous: the compiler cannot bound tm_year
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-  return buf;
+  if (t != cache.second) {
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[96];  // generous: the compiler cannot bound tm_year
+    const int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    if (n <= 0 || n >= static_cast<int>(sizeof cache.text)) return buf;  // a year beyond 9999: no cache
+    std::memcpy(cache.text, buf, static_cast<std::size_t>(n));
+    cache.length = n;
+    cache.second = t;
+  }
+  // to_time_t truncates toward zero and the epoch is long past, so this is the millisecond
+  // within `t`'s second.
+  const auto ms = static_cast<int>(duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000);
+  std::string out(cache.text, static_cast<std::size_t>(cache.length));
+  out += '.';
+  out += static_cast<char>('0' + ms / 100);
+  out += static_cast<char>('0' + ms / 10 % 10);
+  out += static_cast<char>('0' + ms % 10);
+  out += 'Z';
+  return out;
 }
 
 }  // namespace

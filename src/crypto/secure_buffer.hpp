@@ -12,7 +12,7 @@
 
 namespace e2ee::crypto {
 
-// Overwrites `n` bytes at `p` in a way the optimiser cannot remove (OPENSSL_cleanse).
+// Overwrites `n` bytes at `p` in a way the optimiser cannot remove (explicit_bzero).
 void secure_wipe(void* p, std::size_t n) noexcept;
 
 // An allocator that wipes every block before handing it back to `Upstream` (std::allocator in

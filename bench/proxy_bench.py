@@ -416,6 +416,23 @@ def full_run(b, a):
             extra = ["--body", body, "--concurrency", str(c), "--warmup", warm, "--duration", dur, "--expect", CANNED]
             res["nonstream"][f"{body}/{c}"] = b.run_matrix(f"non-stream {body} c={c}", paths, extra)
 
+    # The c=1 latency and c=64 throughput targets again, as short windows taken in turn (direct,
+    # nginx pair, ours; several rounds). Each round's difference or ratio compares windows seconds
+    # apart, so a drift in the host's speed over minutes (2-3x on this VM) cancels out; the
+    # targets use the median round, and every round is reported.
+    res["interleaved"] = {}
+    for c in (1, 64):
+        extra = ["--body", "1k", "--concurrency", str(c), "--warmup", "0.5", "--duration", str(a.round_seconds),
+                 "--expect", CANNED]
+        rounds = res["interleaved"][c] = []
+        for i in range(a.rounds):
+            rounds.append({path: b.load(path, extra, f"interleaved 1k c={c} round {i + 1}")
+                           for path in ("direct", "nginx", "chutes")})
+            r = rounds[-1]
+            log(f"interleaved 1k c={c} round {i + 1}: p50 direct {r['direct']['latency']['p50_us']:.0f} µs, nginx "
+                f"{r['nginx']['latency']['p50_us']:.0f}, chutes {r['chutes']['latency']['p50_us']:.0f}; req/s nginx "
+                f"{r['nginx']['rps']:.0f}, chutes {r['chutes']['rps']:.0f}")
+
     # gzip level of the proxy for a 450 KB request (the level the request body is compressed at).
     res["gzip"] = {}
     for level in (1, 6):
@@ -655,20 +672,46 @@ def report(b, a):
       f" | {sum(u.values()) / n20:.4f} | —")
     p("")
 
-    # Targets.
-    t = []
+    # The interleaved rounds: per round, c=1 added p50 and the c=64 ratios.
     crypto = (res.get("crypto_us") or {}).get("BM_ChutesRequestCrypto")
+    inter = res["interleaved"]
+    c1_ours = [(r["chutes"]["latency"]["p50_us"] - r["direct"]["latency"]["p50_us"]) / 1000 for r in inter[1]]
+    c1_ngx = [(r["nginx"]["latency"]["p50_us"] - r["direct"]["latency"]["p50_us"]) / 1000 for r in inter[1]]
+    c64_vs_ngx = [r["chutes"]["rps"] / r["nginx"]["rps"] for r in inter[64]]
+    c64_bounds = [1 / (1 / r["nginx"]["rps"] + crypto * 1e-6 / cores) for r in inter[64]] if crypto else []
+    c64_vs_bound = [r["chutes"]["rps"] / bound for r, bound in zip(inter[64], c64_bounds)]
+    p(f"### Interleaved windows (1 KB; direct, nginx pair and ours in turn, {a.round_seconds:g} s each, "
+      f"{len(inter[1])} rounds)\n")
+    p("round | c=1 p50 direct ms | c=1 added p50: nginx pair ms | c=1 added p50: ours ms | c=64 nginx pair req/s | "
+      "c=64 ours req/s | ours/nginx | bound req/s | ours/bound")
+    p("---:|---:|---:|---:|---:|---:|---:|---:|---:")
+    for i, (r1, r64) in enumerate(zip(inter[1], inter[64])):
+        bound_text = fmt(c64_bounds[i]) if c64_bounds else "—"
+        ratio_text = fmt(c64_vs_bound[i], 2) if c64_vs_bound else "—"
+        p(f"{i + 1} | {fmt(r1['direct']['latency']['p50_us'] / 1000, 3)} | {fmt(c1_ngx[i], 3)} | {fmt(c1_ours[i], 3)} | "
+          f"{fmt(r64['nginx']['rps'])} | {fmt(r64['chutes']['rps'])} | {fmt(c64_vs_ngx[i], 2)} | {bound_text} | {ratio_text}")
+    p(f"median | — | {fmt(statistics.median(c1_ngx), 3)} | {fmt(statistics.median(c1_ours), 3)} | — | — | "
+      f"{fmt(statistics.median(c64_vs_ngx), 2)} | — | {fmt(statistics.median(c64_vs_bound), 2) if c64_vs_bound else '—'}")
+    p("")
+
+    # Targets. The c=64 and c=1 targets use the median interleaved round; the back-to-back table
+    # above is given beside them.
+    t = []
     c64 = ns["1k/64"]
     ngx, ours = c64["nginx"]["rps"], c64["chutes"]["rps"]
     if crypto:
         bound = 1 / (1 / ngx + crypto * 1e-6 / cores)
+        ratio = statistics.median(c64_vs_bound)
         t.append(("c=64 1 KB non-stream ≥ 0.7 × bound",
-                  f"ours {ours:,.0f} req/s; nginx pair {ngx:,.0f}; crypto {crypto:.0f} µs CPU/request on {cores} cores → bound "
-                  f"{bound:,.0f}; ours/bound {ours / bound:.2f}, ours/nginx {ours / ngx:.2f}", ours >= 0.7 * bound))
+                  f"ours/bound {ratio:.2f}, ours/nginx {statistics.median(c64_vs_ngx):.2f} (median of {len(inter[64])} "
+                  f"interleaved rounds; crypto {crypto:.0f} µs CPU/request on {cores} cores). Back to back: ours "
+                  f"{ours:,.0f} req/s, nginx pair {ngx:,.0f}, bound {bound:,.0f}, ours/bound {ours / bound:.2f}",
+                  ratio >= 0.7))
     c1 = ns["1k/1"]
-    added = (c1["chutes"]["latency"]["p50_us"] - c1["direct"]["latency"]["p50_us"]) / 1000
-    t.append(("added p50 ≤ 0.5 ms at c=1, 1 KB", f"{added:.3f} ms (nginx pair adds "
-              f"{(c1['nginx']['latency']['p50_us'] - c1['direct']['latency']['p50_us']) / 1000:.3f} ms)", added <= 0.5))
+    added = statistics.median(c1_ours)
+    added_seq = (c1["chutes"]["latency"]["p50_us"] - c1["direct"]["latency"]["p50_us"]) / 1000
+    t.append(("added p50 ≤ 0.5 ms at c=1, 1 KB", f"{added:.3f} ms, median of {len(c1_ours)} interleaved rounds (nginx pair "
+              f"adds {statistics.median(c1_ngx):.3f} ms). Back to back: {added_seq:.3f} ms", added <= 0.5))
     big = ns["450k/1"]
     added = (big["chutes"]["latency"]["p50_us"] - big["direct"]["latency"]["p50_us"]) / 1000
     t.append(("450 KB adds ≤ 10 ms (p50, c=1)", f"{added:.2f} ms at --gzip-level 1", added <= 10))
@@ -712,6 +755,8 @@ def main():
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--duration", type=float, default=5.0)
     ap.add_argument("--hold-streams", type=int, default=1000)
+    ap.add_argument("--rounds", type=int, default=7, help="interleaved rounds for the c=1 and c=64 targets")
+    ap.add_argument("--round-seconds", type=float, default=2.0, help="measured seconds per path in each round")
     ap.add_argument("--short-memory", action="store_true", help="2,000 instead of 20,000 requests in the memory run")
     a = ap.parse_args()
 

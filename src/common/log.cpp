@@ -67,21 +67,25 @@ std::string timestamp() {
   thread_local Cache cache;
   const auto now = system_clock::now();
   const std::time_t t = system_clock::to_time_t(now);
-  if (t != cache.second) {
+  std::string out;
+  if (t == cache.second) {
+    out.assign(cache.text, static_cast<std::size_t>(cache.length));
+  } else {
     std::tm tm{};
     gmtime_r(&t, &tm);
     char buf[96];  // generous: the compiler cannot bound tm_year
     const int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
                                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    if (n <= 0 || n >= static_cast<int>(sizeof cache.text)) return buf;  // a year beyond 9999: no cache
-    std::memcpy(cache.text, buf, static_cast<std::size_t>(n));
-    cache.length = n;
-    cache.second = t;
+    out = buf;
+    if (n > 0 && n < static_cast<int>(sizeof cache.text)) {  // else (a year past 9999) uncached
+      std::memcpy(cache.text, buf, static_cast<std::size_t>(n));
+      cache.length = n;
+      cache.second = t;
+    }
   }
   // to_time_t truncates toward zero and the epoch is long past, so this is the millisecond
   // within `t`'s second.
   const auto ms = static_cast<int>(duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000);
-  std::string out(cache.text, static_cast<std::size_t>(cache.length));
   out += '.';
   out += static_cast<char>('0' + ms / 100);
   out += static_cast<char>('0' + ms / 10 % 10);

@@ -667,6 +667,66 @@ TEST(Server, DoesNotReportAClientThatStays) {
   });
 }
 
+// With `one_thread` the connections run on the context's own executor instead of a strand each
+// (the default of both binaries: --threads 1). The same server behaviour must hold: keep-alive,
+// pipelining, the client-gone hook, the connection limit's closer (which posts to the connection's
+// executor) and a graceful shutdown.
+TEST(Server, OnOneThreadConnectionsRunOnThePlainExecutor) {
+  for (const bool one_thread : {false, true}) {
+    SCOPED_TRACE(one_thread ? "one_thread" : "strand per connection");
+    net::io_context ioc(1);
+    std::vector<bool> on_strand;
+    bool hook_ran = false;
+    ServerLimits limits;
+    limits.one_thread = one_thread;
+    limits.max_connections = 2;
+    Server server(
+        ioc.get_executor(),
+        [&](Request& request, ResponseWriter& writer) -> net::awaitable<void> {
+          const auto executor = co_await net::this_coro::executor;
+          on_strand.push_back(executor.target<net::strand<net::any_io_executor>>() != nullptr);
+          if (request.path == "/gone") {
+            writer.on_client_gone([&] { hook_ran = true; });
+            for (int i = 0; i < 2000 && !hook_ran; ++i) co_await sleep_for(10ms);
+          }
+          auto sent = co_await writer.send(reply(200, "done " + request.path));
+          (void)sent;
+        },
+        limits);
+    const Url url = listen_local(server);
+    run(ioc, [&]() -> net::awaitable<void> {
+      std::string pending;
+      auto kept_alive = co_await connect_raw(url);
+      co_await write_raw(kept_alive, "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n");
+      EXPECT_TRUE(Contains(co_await read_one_response(kept_alive, pending), "done /1"));
+      EXPECT_TRUE(Contains(co_await read_one_response(kept_alive, pending), "done /2")) << "pipelined, in order";
+
+      auto leaving = co_await connect_raw(url);
+      co_await write_raw(leaving, "GET /gone HTTP/1.1\r\nHost: x\r\n\r\n");
+      co_await eventually([&] { return on_strand.size() == 3; });
+      leaving.close();
+      co_await eventually([&] { return hook_ran; });
+      co_await eventually([&] { return server.open_connections() == 1; });
+
+      // At the limit (2), a newcomer replaces the idle keep-alive connection: the closer runs
+      // on that connection's executor.
+      auto silent = co_await connect_raw(url);
+      co_await eventually([&] { return server.open_connections() == 2; });
+      auto newcomer = co_await connect_raw(url);
+      co_await write_raw(newcomer, "GET /3 HTTP/1.1\r\nHost: x\r\n\r\n");
+      EXPECT_TRUE(Contains(co_await read_one_response(newcomer, pending), "done /3"));
+      EXPECT_EQ(co_await read_to_close(kept_alive), "") << "the longest-idle connection made room";
+
+      co_await server.shutdown(std::chrono::seconds(5));
+      EXPECT_EQ(co_await read_to_close(newcomer), "");
+      EXPECT_EQ(co_await read_to_close(silent), "");
+      EXPECT_EQ(server.open_connections(), 0u);
+    });
+    ASSERT_EQ(on_strand.size(), 4u);
+    for (const bool s : on_strand) EXPECT_EQ(s, !one_thread);
+  }
+}
+
 // A cancelled request fails at once with Errc::cancelled, and the server sees the connection go.
 TEST(Client, ACancelTokenAbandonsARequestWaitingForItsResponse) {
   net::io_context ioc;

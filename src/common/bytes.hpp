@@ -21,7 +21,12 @@ inline ByteView as_bytes(std::string_view s) noexcept {
 inline std::string_view as_text(ByteView b) noexcept {
   return {reinterpret_cast<const char*>(b.data()), b.size()};
 }
-inline Bytes to_bytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
+// Both copy through pointers of the element type, which the library turns into one memcpy; a
+// range of char into uint8_t (or back) is copied a byte at a time instead.
+inline Bytes to_bytes(std::string_view s) {
+  const ByteView b = as_bytes(s);
+  return Bytes(b.data(), b.data() + b.size());
+}
 inline std::string to_string(ByteView b) { return std::string(as_text(b)); }
 
 inline void append(Bytes& out, ByteView more) { out.insert(out.end(), more.begin(), more.end()); }

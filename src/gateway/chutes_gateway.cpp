@@ -231,7 +231,7 @@ boost::asio::awaitable<int> ChutesGateway::invoke(http::Request& request, http::
     if (engine_status >= 200 && engine_status < 300) {
       http::Response r;
       r.headers.set("Content-Type", "application/octet-stream");
-      r.body.assign(sealed->begin(), sealed->end());
+      r.body.assign(as_text(*sealed));
       co_await writer.send(std::move(r));
       co_return 200;
     }

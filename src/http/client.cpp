@@ -482,7 +482,11 @@ class StreamImpl final : public ResponseStream {
         conn_.reset();
         co_return *error_;
       }
-      body += *piece;
+      if (body.empty()) {
+        body = std::move(*piece);  // most bodies arrive in one piece: no second copy
+      } else {
+        body += *piece;
+      }
     }
   }
 

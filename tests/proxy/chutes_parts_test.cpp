@@ -102,6 +102,12 @@ TEST(Affinity, SameConversationSameKeyDifferentConversationsDiffer) {
   const std::string tricky = R"({"messages":[{"role":"user","content":"a, [b], {c}, \"d,\""},{"role":"x","content":"]"}]})";
   const std::string tricky2 = R"({"messages":[{"role":"user","content":"a, [b], {c}, \"d,\""},{"role":"x","content":"]"},{"role":"y"}]})";
   EXPECT_EQ(conversation_affinity("m", tricky), conversation_affinity("m", tricky2));
+  // The first message alone is another conversation than the same message followed by a second.
+  const std::string opening = R"({"messages":[{"role":"system","content":"You are X"}]})";
+  EXPECT_NE(conversation_affinity("m", opening), conversation_affinity("m", turn1));
+  // Legacy completions are keyed by their prompt.
+  EXPECT_EQ(conversation_affinity("m", R"({"prompt":"abc","max_tokens":1})"), conversation_affinity("m", R"({"prompt":"abc"})"));
+  EXPECT_NE(conversation_affinity("m", R"({"prompt":"abc"})"), conversation_affinity("m", R"({"prompt":"abd"})"));
 }
 
 TEST(ApiKey, PrefersXApiKeyThenBearerThenFallback) {

@@ -31,7 +31,7 @@ std::optional<std::string> reasoning_from_signature(std::string_view signature) 
   if (signature.substr(0, kReasoningSignaturePrefix.size()) != kReasoningSignaturePrefix) return std::nullopt;
   auto bytes = base64_decode(signature.substr(kReasoningSignaturePrefix.size()));
   if (!bytes) return std::nullopt;
-  return std::string(bytes->begin(), bytes->end());
+  return to_string(*bytes);
 }
 
 namespace {

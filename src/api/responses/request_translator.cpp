@@ -822,7 +822,7 @@ bool Builder::file_part(const json::object& part, const std::string& path, std::
                           "); extract the text client-side and send it as input_text"));
   auto bytes = base64_decode(payload);
   if (!bytes) return fail(error("invalid_value", "'" + path + ".file_data' is not valid base64"));
-  std::string text(bytes->begin(), bytes->end());
+  std::string text = to_string(*bytes);
   if (!valid_utf8_text(text))
     return fail(error("unsupported_value", "'" + path + "': the file is not UTF-8 text; extract the text "
                                                           "client-side and send it as input_text"));

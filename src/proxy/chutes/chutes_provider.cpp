@@ -18,12 +18,11 @@ namespace envelope = protocol::chutes;
 
 namespace {
 
-std::uint64_t fnv1a(std::uint64_t h, std::string_view bytes) {
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  return h;
+// Folds `text` into `h`. The affinity only has to agree within this process, so the library's
+// word-at-a-time string hash serves; a byte-at-a-time FNV-1a over the first messages (a system
+// prompt can be tens of KB) cost ~1 % of the proxy's CPU per request (perf, c=64).
+std::uint64_t mix(std::uint64_t h, std::string_view text) {
+  return (h ^ std::hash<std::string_view>{}(text)) * 0x9e3779b97f4a7c15ULL + text.size();
 }
 
 // The first `count` element texts of a (valid) JSON array.
@@ -188,17 +187,13 @@ std::uint64_t conversation_affinity(std::string_view model, std::string_view bod
 }
 
 std::uint64_t conversation_affinity(std::string_view model, const json_text::ObjectMembers* body) {
-  std::uint64_t h = fnv1a(0xcbf29ce484222325ULL, model);
-  h = fnv1a(h, std::string_view("\0", 1));
+  std::uint64_t h = mix(0, model);
   if (body == nullptr) return h;
   const json_text::ObjectMembers* const members = body;
   if (const auto messages = members->value("messages"); !messages.empty()) {
-    for (auto element : leading_elements(messages, 2)) {
-      h = fnv1a(h, element);
-      h = fnv1a(h, std::string_view("\0", 1));
-    }
+    for (auto element : leading_elements(messages, 2)) h = mix(h, element);
   } else if (const auto prompt = members->value("prompt"); !prompt.empty()) {
-    h = fnv1a(h, prompt.substr(0, 4096));
+    h = mix(h, prompt.substr(0, 4096));
   }
   return h;
 }
@@ -332,7 +327,7 @@ boost::asio::awaitable<std::variant<CallResult, ProxyError>> ChutesProvider::cal
     req.headers.set("X-E2E-Stream", c.stream ? "true" : "false");
     req.headers.set("X-E2E-Path", c.path);
     req.headers.set("Content-Type", "application/octet-stream");
-    req.body.assign(sealed->blob.begin(), sealed->blob.end());
+    req.body.assign(as_text(sealed->blob));  // one memcpy, not a loop over bytes
     req.cancel = c.cancel;
 
     auto opened = co_await client_.open(std::move(req));

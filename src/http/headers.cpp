@@ -8,6 +8,10 @@ namespace e2ee::http {
 
 namespace {
 
+// Room for a typical head at the first field: growing one field at a time (1, 2, 4, 8) moved every
+// name and value three times and made three of the ~15 allocations a header map cost per request.
+constexpr std::size_t kTypicalFields = 8;
+
 char ascii_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 std::string_view trim_ows(std::string_view s) noexcept {
@@ -37,7 +41,7 @@ void Headers::set(std::string_view name, std::string_view value) {
   // Keep the position of the first occurrence so that replacing a value does not reorder the head.
   auto first = std::find_if(fields_.begin(), fields_.end(), [&](const Field& f) { return iequals(f.first, name); });
   if (first == fields_.end()) {
-    fields_.emplace_back(std::string(name), std::string(value));
+    add(name, value);
     return;
   }
   first->second.assign(value);
@@ -45,7 +49,10 @@ void Headers::set(std::string_view name, std::string_view value) {
                 fields_.end());
 }
 
-void Headers::add(std::string_view name, std::string_view value) { fields_.emplace_back(std::string(name), std::string(value)); }
+void Headers::add(std::string_view name, std::string_view value) {
+  if (fields_.capacity() == 0) fields_.reserve(kTypicalFields);
+  fields_.emplace_back(std::string(name), std::string(value));
+}
 
 void Headers::remove(std::string_view name) {
   fields_.erase(std::remove_if(fields_.begin(), fields_.end(), [&](const Field& f) { return iequals(f.first, name); }),

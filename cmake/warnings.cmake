@@ -7,6 +7,11 @@ target_compile_options(e2ee_flags INTERFACE
   # GCC 12 reports Asio's coroutine frames (a class-specific operator new/delete pair) as
   # mismatched; a known false positive (GCC bug 109224), not a finding in our code.
   -Wno-mismatched-new-delete)
+# Asio keeps freed handler and coroutine-frame blocks (up to ~1 KB) per thread for reuse, two per
+# kind by default. A request's chain of coroutines holds more small frames than that at once, so
+# most were malloc'd and freed on every request. Like BOOST_ASIO_DISABLE_STD_ATOMIC below, this
+# changes a class layout and must be the same in every translation unit, hence this target.
+target_compile_definitions(e2ee_flags INTERFACE BOOST_ASIO_RECYCLING_ALLOCATOR_CACHE_SIZE=16)
 if(E2EE_WERROR)
   target_compile_options(e2ee_flags INTERFACE -Werror)
 endif()

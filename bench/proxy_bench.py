@@ -768,7 +768,8 @@ def main():
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--duration", type=float, default=5.0)
     ap.add_argument("--hold-streams", type=int, default=1000)
-    ap.add_argument("--rounds", type=int, default=7, help="interleaved rounds for the c=1 and c=64 targets")
+    ap.add_argument("--rounds", type=int, default=7,
+                    help="interleaved rounds for the c=1 and c=64 targets (each c=64 round re-measures the crypto composite)")
     ap.add_argument("--round-seconds", type=float, default=2.0, help="measured seconds per path in each round")
     ap.add_argument("--short-memory", action="store_true", help="2,000 instead of 20,000 requests in the memory run")
     a = ap.parse_args()

@@ -10,6 +10,7 @@
 #include "crypto/detail/mlkem/encoding.hpp"
 #include "crypto/detail/mlkem/field.hpp"
 #include "crypto/detail/mlkem/ntt.hpp"
+#include "crypto/detail/mlkem/ntt_tables.hpp"
 #include "crypto/detail/mlkem/sampling.hpp"
 
 namespace e2ee::crypto::mlkem768::detail {
@@ -84,6 +85,83 @@ TEST(MlKemNtt, InverseUndoesForward) {
     ASSERT_EQ(p.c, original.c);
   }
 }
+
+// FIPS 203 (4.9): NTT(f) is f reduced modulo each X^2 - gamma_i, gamma_i = 17^(2 BitRev7(i) + 1),
+// so f_hat[2i] = sum_j f[2j] gamma_i^j and f_hat[2i + 1] = sum_j f[2j + 1] gamma_i^j. An
+// implementation of the butterflies cannot agree with this by accident.
+Poly ntt_by_definition(const Poly& f) {
+  Poly out;
+  for (std::size_t i = 0; i < kN / 2; ++i) {
+    const std::uint64_t gamma = ntt_tables::kGammas[i];
+    std::uint64_t even = 0, odd = 0, power = 1;
+    for (std::size_t j = 0; j < kN / 2; ++j) {
+      even = (even + f.c[2 * j] * power) % q;
+      odd = (odd + f.c[2 * j + 1] * power) % q;
+      power = power * gamma % q;
+    }
+    out.c[2 * i] = static_cast<std::uint16_t>(even);
+    out.c[2 * i + 1] = static_cast<std::uint16_t>(odd);
+  }
+  return out;
+}
+
+// Inputs that reach the corners: zero, every coefficient q - 1, each unit vector, alternating
+// extremes, then random polynomials.
+std::vector<Poly> transform_inputs() {
+  std::vector<Poly> polys;
+  Poly p;
+  p.c.fill(0);
+  polys.push_back(p);
+  p.c.fill(static_cast<std::uint16_t>(q - 1));
+  polys.push_back(p);
+  for (std::size_t k = 0; k < kN; ++k) {
+    p.c.fill(0);
+    p.c[k] = 1;
+    polys.push_back(p);
+    p.c[k] = static_cast<std::uint16_t>(q - 1);
+    polys.push_back(p);
+  }
+  for (std::size_t k = 0; k < kN; ++k) p.c[k] = static_cast<std::uint16_t>(k % 2 == 0 ? 0 : q - 1);
+  polys.push_back(p);
+  std::mt19937 rng(7);
+  for (int round = 0; round < 300; ++round) polys.push_back(random_poly(rng));
+  return polys;
+}
+
+TEST(MlKemNtt, PortableTransformMatchesTheDefinition) {
+  std::mt19937 rng(8);
+  for (int round = 0; round < 20; ++round) {
+    const Poly f = random_poly(rng);
+    Poly p = f;
+    ntt_portable(p);
+    ASSERT_EQ(p.c, ntt_by_definition(f).c) << "round " << round;
+    inverse_ntt_portable(p);
+    ASSERT_EQ(p.c, f.c) << "round " << round;
+  }
+}
+
+#if E2EE_MLKEM_AVX2
+// The AVX2 transforms must give exactly the portable ones' coefficients (not merely congruent
+// ones: every consumer relies on [0, q)).
+TEST(MlKemNtt, Avx2TransformsMatchPortableOnesExactly) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "SKIPPED: this CPU has no AVX2, so the AVX2 NTT is not run here";
+  const std::vector<Poly> inputs = transform_inputs();
+  for (std::size_t n = 0; n < inputs.size(); ++n) {
+    Poly portable = inputs[n], vector = inputs[n];
+    ntt_portable(portable);
+    ntt_avx2(vector);
+    ASSERT_EQ(vector.c, portable.c) << "forward, input " << n;
+    if (n < 40) {
+      ASSERT_EQ(vector.c, ntt_by_definition(inputs[n]).c) << "forward vs definition, input " << n;
+    }
+    portable = inputs[n];
+    vector = inputs[n];
+    inverse_ntt_portable(portable);
+    inverse_ntt_avx2(vector);
+    ASSERT_EQ(vector.c, portable.c) << "inverse, input " << n;
+  }
+}
+#endif
 
 TEST(MlKemNtt, MultiplyNttsAgreesWithSchoolbookRingMultiplication) {
   std::mt19937 rng(2);
@@ -160,6 +238,53 @@ TEST(MlKemEncoding, Encode12RoundTripsAndModulusCheckRejectsEachOverflow) {
       EXPECT_FALSE(byte_decode12_checked(enc, out)) << i;
       byte_decode12_reduce(enc, out);
       EXPECT_EQ(out.c[i], bad % q);
+    }
+  }
+}
+
+// Algorithm 5 and 6 bit by bit, with Compress and Decompress as exact rational rounding: the
+// reference the packed, fixed-width encoders are held to.
+std::vector<std::uint8_t> reference_compress_encode(const Poly& f, int d) {
+  std::vector<std::uint8_t> out(static_cast<std::size_t>(32 * d), 0);
+  for (std::size_t i = 0; i < kN; ++i) {
+    const std::uint32_t y = ((std::uint32_t{f.c[i]} << (d + 1)) + q) / (2 * q) % (1u << d);  // round(2^d x / q)
+    for (int b = 0; b < d; ++b) {
+      const std::size_t bit = i * static_cast<std::size_t>(d) + static_cast<std::size_t>(b);
+      out[bit / 8] = static_cast<std::uint8_t>(out[bit / 8] | (((y >> b) & 1u) << (bit % 8)));
+    }
+  }
+  return out;
+}
+
+Poly reference_decode_decompress(const std::vector<std::uint8_t>& in, int d) {
+  Poly out;
+  for (std::size_t i = 0; i < kN; ++i) {
+    std::uint32_t y = 0;
+    for (int b = 0; b < d; ++b) {
+      const std::size_t bit = i * static_cast<std::size_t>(d) + static_cast<std::size_t>(b);
+      y |= static_cast<std::uint32_t>((in[bit / 8] >> (bit % 8)) & 1u) << b;
+    }
+    out.c[i] = static_cast<std::uint16_t>((y * 2 * q + (1u << d)) >> (d + 1));  // round(q y / 2^d)
+  }
+  return out;
+}
+
+TEST(MlKemEncoding, CompressedEncodingsMatchTheBitByBitAlgorithms) {
+  std::mt19937 rng(9);
+  for (int d : {1, 4, 10}) {
+    for (int round = 0; round < 40; ++round) {
+      Poly p = random_poly(rng);
+      // Sweep every value below q across the rounds, so each rounding boundary is met.
+      for (std::size_t i = 0; i < kN; ++i) p.c[i] = static_cast<std::uint16_t>((round * kN + i) % q);
+      if (round % 2 == 1) p = random_poly(rng);
+      std::vector<std::uint8_t> bytes(static_cast<std::size_t>(32 * d));
+      compress_and_encode(p, d, bytes);
+      ASSERT_EQ(bytes, reference_compress_encode(p, d)) << "d=" << d << " round " << round;
+      std::vector<std::uint8_t> random_bytes(bytes.size());
+      for (auto& b : random_bytes) b = static_cast<std::uint8_t>(rng());
+      Poly got;
+      decode_and_decompress(random_bytes, d, got);
+      ASSERT_EQ(got.c, reference_decode_decompress(random_bytes, d).c) << "d=" << d << " round " << round;
     }
   }
 }

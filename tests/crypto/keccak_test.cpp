@@ -13,6 +13,7 @@
 
 #include "common/encoding.hpp"
 #include "crypto/detail/keccak.hpp"
+#include "crypto/detail/keccak_x4.hpp"
 #include "crypto/hash.hpp"
 
 namespace e2ee::crypto {
@@ -161,6 +162,47 @@ TEST(KeccakF1600, ZeroStateFirstLanes) {
   EXPECT_EQ(s[0], 0xF1258F7940E1DDE7ULL);
   EXPECT_EQ(s[1], 0x84D5CCF933C0478AULL);
 }
+
+// The four-state sponge is four one-state sponges (themselves checked against OpenSSL above): each
+// lane gets its own input, so lanes swapped or mixed would show. Lengths straddle the SHAKE128
+// and SHAKE256 rates and ML-KEM's uses (33- and 34-byte seeds, 128 and 504 output bytes).
+TEST(KeccakSpongeX4, EachLaneMatchesTheOneStateSponge) {
+  std::mt19937 rng(11);
+  for (std::size_t rate : {std::size_t{136}, std::size_t{168}}) {
+    for (std::size_t in_len : {0, 1, 33, 34, 135, 136, 137, 168, 169, 400}) {
+      for (std::size_t out_len : {1, 32, 128, 136, 168, 504, 505, 700}) {
+        std::array<Bytes, 4> inputs, outputs;
+        for (auto& input : inputs) {
+          input.resize(in_len);
+          for (auto& b : input) b = static_cast<std::uint8_t>(rng());
+        }
+        for (auto& output : outputs) output.assign(out_len, 0);
+        detail::keccak_sponge_x4(rate, detail::kShakePad, {ByteView(inputs[0]), ByteView(inputs[1]), ByteView(inputs[2]), ByteView(inputs[3])},
+                                 {MutableByteView(outputs[0]), MutableByteView(outputs[1]), MutableByteView(outputs[2]),
+                                  MutableByteView(outputs[3])});
+        for (std::size_t k = 0; k < 4; ++k)
+          ASSERT_EQ(outputs[k], our_sponge(rate, detail::kShakePad, inputs[k], out_len))
+              << "rate " << rate << ", in " << in_len << ", out " << out_len << ", lane " << k;
+      }
+    }
+  }
+}
+
+#if E2EE_X86_AVX2
+TEST(KeccakF1600X4, Avx2PermutationMatchesFourOneStatePermutations) {
+  if (!detail::cpu_has_avx2()) GTEST_SKIP() << "SKIPPED: this CPU has no AVX2, so the AVX2 permutation is not run here";
+  std::mt19937_64 rng(12);
+  for (int round = 0; round < 50; ++round) {
+    detail::KeccakStateX4 state;
+    for (auto& lane : state.lanes)
+      for (auto& word : lane) word = round == 0 ? 0 : rng();
+    detail::KeccakStateX4 portable = state;
+    detail::keccak_f1600_x4_avx2(state);
+    detail::keccak_f1600_x4_portable(portable);
+    ASSERT_EQ(state.lanes, portable.lanes) << "round " << round;
+  }
+}
+#endif
 
 }  // namespace
 }  // namespace e2ee::crypto

@@ -12,6 +12,7 @@
 #include "crypto/detail/mlkem/ntt.hpp"
 #include "crypto/detail/mlkem/ntt_tables.hpp"
 #include "crypto/detail/mlkem/sampling.hpp"
+#include "crypto/detail/mlkem/symmetric.hpp"
 
 namespace e2ee::crypto::mlkem768::detail {
 namespace {
@@ -140,11 +141,11 @@ TEST(MlKemNtt, PortableTransformMatchesTheDefinition) {
   }
 }
 
-#if E2EE_MLKEM_AVX2
+#if E2EE_X86_AVX2
 // The AVX2 transforms must give exactly the portable ones' coefficients (not merely congruent
 // ones: every consumer relies on [0, q)).
 TEST(MlKemNtt, Avx2TransformsMatchPortableOnesExactly) {
-  if (!cpu_has_avx2()) GTEST_SKIP() << "SKIPPED: this CPU has no AVX2, so the AVX2 NTT is not run here";
+  if (!crypto::detail::cpu_has_avx2()) GTEST_SKIP() << "SKIPPED: this CPU has no AVX2, so the AVX2 NTT is not run here";
   const std::vector<Poly> inputs = transform_inputs();
   for (std::size_t n = 0; n < inputs.size(); ++n) {
     Poly portable = inputs[n], vector = inputs[n];
@@ -159,6 +160,28 @@ TEST(MlKemNtt, Avx2TransformsMatchPortableOnesExactly) {
     inverse_ntt_portable(portable);
     inverse_ntt_avx2(vector);
     ASSERT_EQ(vector.c, portable.c) << "inverse, input " << n;
+  }
+}
+
+TEST(MlKemNtt, Avx2InnerProductMatchesPortableExactly) {
+  if (!crypto::detail::cpu_has_avx2()) GTEST_SKIP() << "SKIPPED: this CPU has no AVX2, so the AVX2 inner product is not run here";
+  std::mt19937 rng(14);
+  for (int round = 0; round < 200; ++round) {
+    PolyVec a, b;
+    for (std::size_t i = 0; i < kK; ++i) {
+      a[i] = random_poly(rng);
+      b[i] = random_poly(rng);
+      if (round == 0) {  // the largest accumulator values
+        a[i].c.fill(static_cast<std::uint16_t>(q - 1));
+        b[i].c.fill(static_cast<std::uint16_t>(q - 1));
+      }
+      if (round == 1) a[i].c.fill(0);
+    }
+    const Poly* const f[kK] = {&a[0], &a[1], &a[2]};
+    Poly portable, vector;
+    inner_product_ntt_portable(portable, f, b);
+    inner_product_ntt_avx2(vector, f, b);
+    ASSERT_EQ(vector.c, portable.c) << "round " << round;
   }
 }
 #endif
@@ -370,6 +393,45 @@ TEST(MlKemSampling, SampleNttMatchesTheAlgorithmOnAnIndependentShake128) {
     ASSERT_EQ(ours.c, reference.c) << n;
   }
   EXPECT_GT(longer, 0) << "no seed needed a fourth block: the test did not reach that path";
+}
+
+// The four-way forms against the one-way SampleNTT and against OpenSSL's SHAKE256 for PRF.
+TEST(MlKemSampling, FourWaySampleNttMatchesFourSingleCalls) {
+  std::mt19937 rng(10);
+  for (int round = 0; round < 30; ++round) {
+    std::array<std::uint8_t, 32> rho;
+    for (auto& b : rho) b = static_cast<std::uint8_t>(rng());
+    std::array<NttIndex, 4> indices;
+    for (auto& index : indices) index = {static_cast<std::uint8_t>(rng() % 3), static_cast<std::uint8_t>(rng() % 3)};
+    std::array<Poly, 4> got;
+    sample_ntt_x4_vartime(rho, indices, {&got[0], &got[1], &got[2], &got[3]});
+    for (std::size_t k = 0; k < 4; ++k) {
+      Poly one;
+      sample_ntt_vartime(rho, indices[k].j, indices[k].i, one);
+      ASSERT_EQ(got[k].c, one.c) << "round " << round << ", lane " << k;
+    }
+  }
+}
+
+TEST(MlKemSymmetric, FourWayPrfMatchesOpenSslShake256) {
+  std::mt19937 rng(13);
+  std::array<std::uint8_t, 32> s;
+  for (auto& b : s) b = static_cast<std::uint8_t>(rng());
+  const std::array<std::uint8_t, 4> n = {0, 1, 7, 255};
+  std::array<std::array<std::uint8_t, 128>, 4> out;
+  prf_x4(s, n, {out[0], out[1], out[2], out[3]});
+  for (std::size_t k = 0; k < 4; ++k) {
+    std::array<std::uint8_t, 33> input;
+    std::copy(s.begin(), s.end(), input.begin());
+    input[32] = n[k];
+    std::array<std::uint8_t, 128> expected;
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    ASSERT_EQ(EVP_DigestInit_ex(ctx, EVP_shake256(), nullptr), 1);
+    ASSERT_EQ(EVP_DigestUpdate(ctx, input.data(), input.size()), 1);
+    ASSERT_EQ(EVP_DigestFinalXOF(ctx, expected.data(), expected.size()), 1);
+    EVP_MD_CTX_free(ctx);
+    EXPECT_EQ(out[k], expected) << "lane " << k;
+  }
 }
 
 }  // namespace

@@ -21,20 +21,44 @@ void wipe(T& object) {
   secure_wipe(&object, sizeof object);
 }
 
-void sample_cbd_from_prf(std::span<const std::uint8_t, 32> seed, std::uint8_t n, Poly& out) {
-  std::array<std::uint8_t, kPrfBytes> buf;
-  prf(seed, n, buf);
-  sample_poly_cbd2(buf, out);
-  wipe(buf);
+// SamplePolyCBD_eta1(PRF(seed, first_n + k)) -> *out[k] for every k, four PRF streams at a time
+// (prf_x4). A short last batch fills its spare lanes with a scratch polynomial.
+void sample_cbd_batch(std::span<const std::uint8_t, 32> seed, std::uint8_t first_n, std::span<Poly* const> out) {
+  for (std::size_t base = 0; base < out.size(); base += 4) {
+    Poly scratch;
+    std::array<std::uint8_t, 4> n{};
+    std::array<Poly*, 4> target{};
+    for (std::size_t k = 0; k < 4; ++k) {
+      const bool real = base + k < out.size();
+      n[k] = static_cast<std::uint8_t>(first_n + (real ? base + k : base));
+      target[k] = real ? out[base + k] : &scratch;
+    }
+    std::array<std::array<std::uint8_t, kPrfBytes>, 4> buf;
+    prf_x4(seed, n, {buf[0], buf[1], buf[2], buf[3]});
+    for (std::size_t k = 0; k < 4; ++k) sample_poly_cbd2(buf[k], *target[k]);
+    wipe(buf);
+    wipe(scratch);
+  }
 }
 
 }  // namespace
 
 void expand_matrix(std::span<const std::uint8_t, 32> rho, Matrix& a_hat) {
-  for (int i = 0; i < kK; ++i)
-    for (int j = 0; j < kK; ++j)
-      sample_ntt_vartime(rho, static_cast<std::uint8_t>(j), static_cast<std::uint8_t>(i),
-                         a_hat[static_cast<std::size_t>(i)][static_cast<std::size_t>(j)]);
+  // The nine entries in batches of four; the last batch repeats its one entry in the spare lanes.
+  constexpr std::size_t kEntries = kK * kK;
+  Poly scratch;
+  for (std::size_t base = 0; base < kEntries; base += 4) {
+    std::array<NttIndex, 4> indices{};
+    std::array<Poly*, 4> out{};
+    for (std::size_t k = 0; k < 4; ++k) {
+      const bool real = base + k < kEntries;
+      const std::size_t e = real ? base + k : base;
+      const std::size_t i = e / kK, j = e % kK;
+      indices[k] = {static_cast<std::uint8_t>(j), static_cast<std::uint8_t>(i)};
+      out[k] = real ? &a_hat[i][j] : &scratch;
+    }
+    sample_ntt_x4_vartime(rho, indices, out);
+  }
 }
 
 void kpke_keygen(std::span<const std::uint8_t, 32> d, PolyVec& t_hat, std::span<std::uint8_t, 32> rho,
@@ -50,10 +74,10 @@ void kpke_keygen(std::span<const std::uint8_t, 32> d, PolyVec& t_hat, std::span<
 
   expand_matrix(rho, a_hat);
 
-  std::uint8_t n = 0;
-  for (auto& s : s_hat) sample_cbd_from_prf(sigma, n++, s);
+  // N counts the PRF calls: s_hat takes 0..k-1, e takes k..2k-1.
   PolyVec e;
-  for (auto& ei : e) sample_cbd_from_prf(sigma, n++, ei);
+  Poly* const noise[2 * kK] = {&s_hat[0], &s_hat[1], &s_hat[2], &e[0], &e[1], &e[2]};
+  sample_cbd_batch(sigma, 0, noise);
   for (auto& s : s_hat) ntt(s);
   for (auto& ei : e) ntt(ei);
 
@@ -71,12 +95,11 @@ void kpke_keygen(std::span<const std::uint8_t, 32> d, PolyVec& t_hat, std::span<
 
 void kpke_encrypt(const PolyVec& t_hat, const Matrix& a_hat, std::span<const std::uint8_t, 32> m,
                   std::span<const std::uint8_t, 32> r, std::span<std::uint8_t, kCtBytes> c) {
-  std::uint8_t n = 0;
+  // N counts the PRF calls: y takes 0..k-1, e1 takes k..2k-1, e2 takes 2k.
   PolyVec y_hat, e1;
   Poly e2;
-  for (auto& y : y_hat) sample_cbd_from_prf(r, n++, y);
-  for (auto& e : e1) sample_cbd_from_prf(r, n++, e);
-  sample_cbd_from_prf(r, n++, e2);
+  Poly* const noise[2 * kK + 1] = {&y_hat[0], &y_hat[1], &y_hat[2], &e1[0], &e1[1], &e1[2], &e2};
+  sample_cbd_batch(r, 0, noise);
   for (auto& y : y_hat) ntt(y);
 
   // u = NTT^-1(A_hat^T ∘ y_hat) + e1: note the transposed index a_hat[j][i].

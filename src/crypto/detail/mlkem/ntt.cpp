@@ -17,15 +17,15 @@ using ntt_tables::kZetas;
 }  // namespace
 
 void ntt(Poly& f) {
-#if E2EE_MLKEM_AVX2
-  if (cpu_has_avx2()) return ntt_avx2(f);
+#if E2EE_X86_AVX2
+  if (crypto::detail::cpu_has_avx2()) return ntt_avx2(f);
 #endif
   ntt_portable(f);
 }
 
 void inverse_ntt(Poly& f) {
-#if E2EE_MLKEM_AVX2
-  if (cpu_has_avx2()) return inverse_ntt_avx2(f);
+#if E2EE_X86_AVX2
+  if (crypto::detail::cpu_has_avx2()) return inverse_ntt_avx2(f);
 #endif
   inverse_ntt_portable(f);
 }
@@ -62,6 +62,13 @@ void inverse_ntt_portable(Poly& f) {
 }
 
 void inner_product_ntt(Poly& out, const Poly* const f[kK], const PolyVec& g) {
+#if E2EE_X86_AVX2
+  if (crypto::detail::cpu_has_avx2()) return inner_product_ntt_avx2(out, f, g);
+#endif
+  inner_product_ntt_portable(out, f, g);
+}
+
+void inner_product_ntt_portable(Poly& out, const Poly* const f[kK], const PolyVec& g) {
   for (std::size_t p = 0; p < kN / 2; ++p) {
     // Algorithm 12 per term: (a0 + a1 X)(b0 + b1 X) mod (X^2 - gamma). Products are < q^2 < 2^24;
     // a1*b1 is reduced before the multiplication by gamma, so each term adds < 2^25 and three

@@ -1,14 +1,8 @@
 #pragma once
 // The number-theoretic transform of FIPS 203 section 4.3 and arithmetic in the NTT domain.
 
+#include "crypto/detail/cpu_features.hpp"
 #include "crypto/detail/mlkem/params.hpp"
-
-// x86-64 builds carry an AVX2 NTT next to the portable one and choose at run time.
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define E2EE_MLKEM_AVX2 1
-#else
-#define E2EE_MLKEM_AVX2 0
-#endif
 
 namespace e2ee::crypto::mlkem768::detail {
 
@@ -23,14 +17,15 @@ void inner_product_ntt(Poly& out, const Poly* const f_hat[kK], const PolyVec& g_
 void poly_add(Poly& acc, const Poly& b);  // acc += b
 void poly_sub(Poly& acc, const Poly& b);  // acc -= b
 
-// The implementations ntt() and inverse_ntt() choose between, named so that tests can hold them
-// against each other. Both compute exactly the same fully reduced coefficients.
+// The implementations the three functions above choose between, named so that tests can hold
+// them against each other. Both compute exactly the same fully reduced coefficients.
 void ntt_portable(Poly& f);
 void inverse_ntt_portable(Poly& f);
-#if E2EE_MLKEM_AVX2
-bool cpu_has_avx2();  // checked once per process
+void inner_product_ntt_portable(Poly& out, const Poly* const f_hat[kK], const PolyVec& g_hat);
+#if E2EE_X86_AVX2
 void ntt_avx2(Poly& f);
 void inverse_ntt_avx2(Poly& f);
+void inner_product_ntt_avx2(Poly& out, const Poly* const f_hat[kK], const PolyVec& g_hat);
 #endif
 
 }  // namespace e2ee::crypto::mlkem768::detail

@@ -2,8 +2,8 @@
 // The Keccak sponge behind keccak256(), exposed so that tests can drive the same permutation
 // with the SHA-3 padding and compare it against OpenSSL's SHA3/SHAKE (OpenSSL 3.0 has no
 // Keccak-256, so that comparison is how our permutation is checked independently). ML-KEM's
-// SHA-3 and SHAKE stay on OpenSSL (crypto/detail/mlkem/symmetric.cpp), whose assembly
-// permutation is faster than this portable one.
+// PRF and XOF streams use it through the four-way sponge (keccak_x4.hpp); its G, H and J stay on
+// OpenSSL, whose assembly permutation is faster than this portable one for one long input.
 
 #include <array>
 #include <cstddef>

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "crypto/detail/cpu_features.hpp"
 #include "crypto/mlkem768.hpp"
 
 using namespace e2ee;
@@ -113,6 +114,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string_view mode = argv[1];
+  // Which arithmetic and Keccak code runs (run_ct.sh checks it where the test names one).
+#if E2EE_X86_AVX2
+  std::printf("code: %s\n", crypto::detail::cpu_has_avx2() ? "avx2" : "portable");
+#else
+  std::printf("code: portable\n");
+#endif
+  std::fflush(stdout);
   if (mode == "keygen") return run_keygen();
   if (mode == "parse") return run_parse();
   if (mode == "encaps") return run_encaps();

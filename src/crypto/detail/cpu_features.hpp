@@ -13,7 +13,8 @@
 namespace e2ee::crypto::detail {
 
 #if E2EE_X86_AVX2
-// True when the CPU (and the OS, which must save the YMM registers) supports AVX2. Checked once.
+// True when the CPU (and the OS, which must save the YMM registers) supports AVX2 and the
+// environment does not set E2EE_NO_AVX2 (to anything but "0"). Checked once per process.
 bool cpu_has_avx2() noexcept;
 #endif
 

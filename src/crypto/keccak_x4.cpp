@@ -70,9 +70,12 @@ void keccak_f1600_x4_portable(KeccakStateX4& state) noexcept {
 
 #if E2EE_X86_AVX2
 // Written like keccak_f1600 in keccak.cpp: the loops over x and y are fully unrolled so every
-// index and rotation is a constant.
+// index and rotation is a constant. Unlike there, the working arrays are wiped: these states hold
+// ML-KEM's secret PRF seeds, the permutation can be run backwards from any full copy of a state,
+// and 25 256-bit lanes do not fit in registers, so the arrays live on the stack anyway.
 E2EE_TARGET_AVX2 void keccak_f1600_x4_avx2(KeccakStateX4& state) noexcept {
   __m256i a[25];
+  __m256i b[25];
 #pragma GCC unroll 25
   for (std::size_t i = 0; i < 25; ++i) a[i] = _mm256_load_si256(reinterpret_cast<const __m256i*>(state.lanes[i].data()));
   for (int round = 0; round < kRounds; ++round) {
@@ -88,7 +91,6 @@ E2EE_TARGET_AVX2 void keccak_f1600_x4_avx2(KeccakStateX4& state) noexcept {
 #pragma GCC unroll 5
       for (int y = 0; y < 5; ++y) a[idx(x, y)] = _mm256_xor_si256(a[idx(x, y)], d);
     }
-    __m256i b[25];
 #pragma GCC unroll 5
     for (int x = 0; x < 5; ++x) {
 #pragma GCC unroll 5
@@ -104,6 +106,8 @@ E2EE_TARGET_AVX2 void keccak_f1600_x4_avx2(KeccakStateX4& state) noexcept {
   }
 #pragma GCC unroll 25
   for (std::size_t i = 0; i < 25; ++i) _mm256_store_si256(reinterpret_cast<__m256i*>(state.lanes[i].data()), a[i]);
+  secure_wipe(a, sizeof a);
+  secure_wipe(b, sizeof b);
 }
 #endif
 

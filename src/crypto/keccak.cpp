@@ -25,16 +25,6 @@ constexpr std::uint64_t rotl(std::uint64_t v, unsigned n) noexcept {
 
 constexpr std::size_t idx(int x, int y) noexcept { return static_cast<std::size_t>(x + 5 * y); }
 
-std::uint64_t load_le64(const std::uint8_t* p) noexcept {
-  std::uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];  // one load on little-endian targets
-  return v;
-}
-
-void store_le64(std::uint8_t* p, std::uint64_t v) noexcept {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
-}
-
 void xor_byte(KeccakState& s, std::size_t pos, std::uint8_t b) noexcept {
   s[pos / 8] ^= std::uint64_t{b} << (8 * (pos % 8));
 }

@@ -7,9 +7,7 @@
 #include "crypto/detail/keccak_x4.hpp"
 
 #include <algorithm>
-#include <bit>
 #include <cassert>
-#include <cstring>
 
 #include "crypto/detail/keccak.hpp"
 #include "crypto/detail/keccak_constants.hpp"
@@ -27,27 +25,6 @@ using keccak_constants::kRoundConstants;
 using keccak_constants::kRounds;
 
 constexpr std::size_t idx(int x, int y) noexcept { return static_cast<std::size_t>(x + 5 * y); }
-
-// Little-endian lane loads and stores (FIPS 202 section 3.1.2 byte order); on little-endian
-// hosts they are single moves, which matters for the 2 KiB a four-way SampleNTT squeezes.
-std::uint64_t load_le64(const std::uint8_t* p) noexcept {
-  if constexpr (std::endian::native == std::endian::little) {
-    std::uint64_t v;
-    std::memcpy(&v, p, 8);
-    return v;
-  }
-  std::uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
-
-void store_le64(std::uint8_t* p, std::uint64_t v) noexcept {
-  if constexpr (std::endian::native == std::endian::little) {
-    std::memcpy(p, &v, 8);
-    return;
-  }
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
-}
 
 #if E2EE_X86_AVX2
 E2EE_TARGET_AVX2 inline __m256i rotl(__m256i v, unsigned n) {

@@ -2,10 +2,10 @@
 // chosen by ntt.cpp when the CPU has it. The transforms hold sixteen 16-bit coefficients per
 // register, the same arithmetic as the portable loops in ntt.cpp (Shoup multiplication by the
 // twiddle factor, one masked conditional subtraction after every operation), so both produce the
-// same fully reduced coefficients. The portable loops vectorise only the layers whose butterflies
-// span eight or more coefficients; the last three layers (spans 8, 4 and 2) ran scalar and took
-// most of the time. Here those layers work on 32 coefficients held in two registers, shuffled so
-// that each butterfly's two inputs sit in the same lane of two registers.
+// same fully reduced coefficients. The compiler vectorises the portable loops only in the layers
+// whose butterflies span eight or more coefficients; spans 4 and 2 ran scalar and took most of the
+// time. Here the last three layers (spans 8, 4 and 2) work on 32 coefficients held in two
+// registers, shuffled so that each butterfly's two inputs sit in the same lane of two registers.
 //
 // Constant time: no branch or index depends on a coefficient. Functions carry the target
 // attribute instead of the file being built with -mavx2, so no AVX2 instruction can leak into an

@@ -5,12 +5,31 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <cstring>
+
 #include "common/encoding.hpp"
+#include "crypto/detail/cpu_features.hpp"
 
 namespace e2ee::crypto::mlkem768 {
 namespace {
 
 Bytes key_of(const SharedSecret& s) { return Bytes(s.data(), s.data() + s.size()); }
+
+// ctest runs this binary a second time with E2EE_NO_AVX2=1 (crypto_mlkem768.portable_code): that
+// run must really be on the portable code, or it would only repeat the first.
+TEST(MlKem768, RunsThePortableCodeWhenToldTo) {
+#if E2EE_X86_AVX2
+  const char* off = std::getenv("E2EE_NO_AVX2");
+  if (off != nullptr && *off != '\0' && std::strcmp(off, "0") != 0) {
+    EXPECT_FALSE(crypto::detail::cpu_has_avx2());
+  } else {
+    std::printf("ML-KEM runs the %s code here\n", crypto::detail::cpu_has_avx2() ? "AVX2" : "portable");
+  }
+#else
+  GTEST_SKIP() << "SKIPPED: not an x86-64 build; there is only the portable code";
+#endif
+}
 
 TEST(MlKem768, RandomRoundTrips) {
   for (int i = 0; i < 50; ++i) {
